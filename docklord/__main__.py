@@ -1,0 +1,3 @@
+from docklord.cli import main
+
+main()

@@ -1,0 +1,36 @@
+# Shared helpers for scripts/*; sourced, not run.
+# shellcheck shell=bash
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${DOCKLORD_VENV:-$ROOT/.venv}
+PY=$VENV/bin/python
+
+say() { printf '[docklord] %s\n' "$*" >&2; }
+die() { printf '[docklord] error: %s\n' "$*" >&2; exit 1; }
+
+# apt_install PKG... : installs Debian packages that are missing (root on Debian only).
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "missing packages: ${missing[*]} (install them, or run as root on Debian)"
+  say "installing ${missing[*]}"
+  if [ ! -f /var/tmp/docklord-apt-updated ]; then
+    apt-get update -qq >&2 && touch /var/tmp/docklord-apt-updated
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+}
+
+# ensure_venv: creates .venv and installs the package with pinned dependencies, once per change
+# of pyproject.toml or constraints.txt.
+ensure_venv() {
+  local want stamp=$VENV/.docklord-stamp
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)
+  if [ -x "$PY" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  command -v python3 >/dev/null || die "python3 (3.11+) is needed"
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "python3 must be 3.11 or newer"
+  [ -x "$PY" ] || python3 -m venv "$VENV" >&2 || { apt_install python3-venv; python3 -m venv "$VENV" >&2; }
+  say "installing Python dependencies into $VENV"
+  "$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[dev]" >&2
+  echo "$want" > "$stamp"
+}

@@ -1,0 +1,117 @@
+"""Session fixtures: the real Docker Engine, the test images, a local registry, cleanup.
+
+The engine comes from ``DOCKER_HOST`` (``scripts/test`` provides one). With ``CI=true`` a
+missing engine fails the run; elsewhere, engine tests fail with the same clear message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from docklord.testing import TEST_LABEL
+
+BUSYBOX = "docklord-test/busybox:latest"
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], check=check, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """The address of the real engine under test."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        pytest.fail("DOCKER_HOST is not set: run the suite with ./scripts/test")
+    probe = _docker("version", "--format", "{{.Server.Version}}", check=False)
+    if probe.returncode != 0:
+        pytest.fail(f"no Docker Engine answers at {host}: {probe.stderr.strip()}")
+    return host
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_host: str) -> str:
+    """A busybox image built locally by scripts/test-images (no registry needed)."""
+    if _docker("image", "inspect", BUSYBOX, check=False).returncode != 0:
+        pytest.fail(f"{BUSYBOX} is missing: run ./scripts/test-images")
+    return BUSYBOX
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def registry(busybox_image: str) -> Iterator[str]:
+    """A private ``docker-registry`` on 127.0.0.1 holding ``docklord-test/busybox:latest``.
+
+    Yields the registry address (``127.0.0.1:PORT``); the engine treats loopback registries as
+    insecure, so plain HTTP works without daemon configuration.
+    """
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("docker-registry is missing: run ./scripts/test-images")
+    port = free_port()
+    root = Path(tempfile.mkdtemp(prefix="docklord-registry-"))
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\n"
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail("docker-registry did not start")
+            time.sleep(0.05)
+        pushed = f"{address}/docklord-test/busybox:latest"
+        _docker("tag", busybox_image, pushed)
+        _docker("push", pushed)
+        _docker("rmi", pushed)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _remove_labelled() -> None:
+    label = f"label={TEST_LABEL}=1"
+    ids = _docker("ps", "-aq", "--filter", label, check=False).stdout.split()
+    if ids:
+        _docker("rm", "-f", "-v", *ids, check=False)
+    for kind in ("volume", "network"):
+        names = _docker(kind, "ls", "-q", "--filter", label, check=False).stdout.split()
+        if names:
+            _docker(kind, "rm", *names, check=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cleanup_engine_objects() -> Iterator[None]:
+    """Removes everything labelled ``docklord.test=1`` after the session, even after failures."""
+    yield
+    if os.environ.get("DOCKER_HOST") and shutil.which("docker"):
+        _remove_labelled()
