@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from docklord.testing import TEST_LABEL
+from docklord.testing import TEST_LABEL, free_port
 
 BUSYBOX = "docklord-test/busybox:latest"
 
@@ -46,13 +46,6 @@ def busybox_image(docker_host: str) -> str:
     if _docker("image", "inspect", BUSYBOX, check=False).returncode != 0:
         pytest.fail(f"{BUSYBOX} is missing: run ./scripts/test-images")
     return BUSYBOX
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -4,5 +4,13 @@ from __future__ import annotations
 
 from docklord.testing._eventually import eventually
 from docklord.testing._names import TEST_LABEL, unique_name
+from docklord.testing._processes import CoordinatorProcess, NodeProcess, free_port
 
-__all__ = ["TEST_LABEL", "eventually", "unique_name"]
+__all__ = [
+    "TEST_LABEL",
+    "CoordinatorProcess",
+    "NodeProcess",
+    "eventually",
+    "free_port",
+    "unique_name",
+]

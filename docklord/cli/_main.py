@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from docklord import __version__
+from docklord.config import CoordinatorConfig, NodeConfig, load
+from docklord.errors import ConfigError, DocklordError, HandshakeRejected
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="docklord",
+    help="Manage and monitor Docker containers across many hosts, live, from one place.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Kind(StrEnum):
+    """The roles ``--type`` accepts (as documented for the original Docklord)."""
+
+    coordinator = "coordinator"
+    node = "node"
+
+
+ConfigFile = Annotated[
+    str | None, typer.Option("--config", help="TOML file ([coordinator] / [node] tables).")
+]
+LogFormat = Annotated[str | None, typer.Option(help="Log format: console or json.")]
+LogLevel = Annotated[str | None, typer.Option(help="debug, info, warning or error.")]
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    type_: Annotated[
+        Kind | None,
+        typer.Option("--type", help="Run as coordinator or node with settings from env/file."),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    """Docklord: a coordinator, node agents that dial out to it, and this CLI."""
+    if version:
+        typer.echo(f"docklord {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is not None:
+        return
+    if type_ is Kind.coordinator:
+        _run(_coordinator_main(load(CoordinatorConfig, environ=os.environ)))
+    elif type_ is Kind.node:
+        _run(_node_main(load(NodeConfig, environ=os.environ)))
+    else:
+        typer.echo(ctx.get_help())
+
+
+@app.command()
+def coordinator(
+    host: Annotated[str | None, typer.Option(help="Address to bind.  [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port.  [default: 3000]")] = None,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="gRPC node-link port; 0 disables.  [default: 50051]")
+    ] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Data directory.  [default: ./data]")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (postgresql+asyncpg://...).")
+    ] = None,
+    registration: Annotated[
+        str | None, typer.Option(help="enroll (pre-registered nodes only) or open.")
+    ] = None,
+    config: ConfigFile = None,
+    log_format: LogFormat = None,
+    log_level: LogLevel = None,
+) -> None:
+    """Run the coordinator: REST + WebSocket API, node links (WebSocket and gRPC)."""
+    flags = {k: v for k, v in locals().items() if k != "config"}
+    cfg = _load(CoordinatorConfig, flags, config)
+    _run(_coordinator_main(cfg))
+
+
+@app.command()
+def node(
+    coordinator: Annotated[
+        list[str] | None,
+        typer.Option(help="ws://HOST:PORT or grpc://HOST:PORT; repeat to list several."),
+    ] = None,
+    node_id: Annotated[str | None, typer.Option(help="This node's id.")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="This node's secret (prefer DOCKLORD_PASSWORD).")
+    ] = None,
+    enroll_token: Annotated[str | None, typer.Option(help="One-time enrollment token.")] = None,
+    docker_host: Annotated[str | None, typer.Option(help="Engine address (DOCKER_HOST).")] = None,
+    state_dir: Annotated[
+        str | None, typer.Option(help="Where the identity is kept.  [default: ./node-state]")
+    ] = None,
+    ca_file: Annotated[str | None, typer.Option(help="CA of the coordinator's TLS cert.")] = None,
+    config: ConfigFile = None,
+    log_format: LogFormat = None,
+    log_level: LogLevel = None,
+) -> None:
+    """Run a node agent for the local Docker Engine; it dials out to the coordinator."""
+    flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "config"}
+    flags["coordinator"] = tuple(coordinator or ())
+    if docker_host is None and os.environ.get("DOCKER_HOST"):
+        flags["docker_host"] = os.environ["DOCKER_HOST"]
+    cfg = _load(NodeConfig, flags, config)
+    _run(_node_main(cfg))
+
+
+@app.command()
+def up(
+    port: Annotated[int | None, typer.Option(help="HTTP port.  [default: 3000]")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Data directory.  [default: ./data]")] = None,
+    docker_host: Annotated[str | None, typer.Option(help="Engine address (DOCKER_HOST).")] = None,
+    log_format: LogFormat = None,
+    log_level: LogLevel = None,
+) -> None:
+    """All in one: a coordinator on 127.0.0.1 plus a node for the local engine, in one process."""
+    from docklord.cli._up import up_main
+
+    flags = {"port": port, "data_dir": data_dir, "log_format": log_format, "log_level": log_level}
+    cfg = _load(CoordinatorConfig, flags, None)
+    _run(up_main(cfg, docker_host or os.environ.get("DOCKER_HOST", "")))
+
+
+def _load(cls: Any, flags: dict[str, Any], config_file: str | None) -> Any:
+    try:
+        return load(cls, flags=flags, environ=os.environ, config_file=config_file)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message) from exc
+
+
+async def _coordinator_main(cfg: CoordinatorConfig) -> None:
+    from docklord.coordinator import Coordinator
+    from docklord.logs import configure
+
+    configure(cfg.log_format, cfg.log_level)
+    async with Coordinator(cfg) as coordinator:
+        await coordinator.serve()
+
+
+async def _node_main(cfg: NodeConfig) -> None:
+    from docklord.logs import configure
+    from docklord.node import NodeAgent
+
+    configure(cfg.log_format, cfg.log_level)
+    await NodeAgent(cfg).run()
+
+
+def _run(main: Any) -> None:
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except (DocklordError, BaseExceptionGroup) as exc:
+        leaf = _leaf(exc)
+        if not isinstance(leaf, DocklordError):
+            raise
+        typer.echo(f"docklord: {leaf.message}", err=True)
+        raise typer.Exit(3 if isinstance(leaf, HandshakeRejected) else 1) from None
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,183 @@
+"""Configuration, loaded once into frozen dataclasses.
+
+Every setting comes from the first place that has it, in this order:
+
+1. a command-line flag (``--port 3000``),
+2. an environment variable ``DOCKLORD_<NAME>`` (``DOCKLORD_PORT=3000``),
+3. the TOML file given by ``--config`` / ``DOCKLORD_CONFIG``, in its ``[coordinator]`` or
+   ``[node]`` table (``port = 3000``),
+4. the default written in the dataclass below.
+
+Lists (``coordinator`` URLs of a node) are comma-separated in the environment. Nothing else in
+Docklord reads ``os.environ``; the CLI calls :func:`load` once and passes the result down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from docklord.errors import ConfigError
+
+__all__ = ["CoordinatorConfig", "NodeConfig", "load"]
+
+C = TypeVar("C", "CoordinatorConfig", "NodeConfig")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CoordinatorConfig:
+    """Settings of a coordinator (and of the coordinator half of ``docklord up``).
+
+    Attributes:
+        host: address the HTTP server binds to.
+        port: HTTP port (REST, WebSocket streams, UI, and the WebSocket node link).
+        grpc_port: port of the gRPC node link; 0 disables it.
+        data_dir: where the SQLite database lives.
+        database_url: a SQLAlchemy URL; empty means SQLite in ``data_dir``.
+        registration: ``enroll`` (only pre-registered nodes or enrollment tokens) or ``open``
+            (a new node id registers on first contact; later contacts must prove the secret).
+        admin_password: password of the first ``admin`` user; empty means generate one and
+            print it once.
+        request_timeout: seconds a request to a node may take before it fails.
+        log_format: ``console`` or ``json``.
+        log_level: ``debug``, ``info``, ``warning`` or ``error``.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    grpc_port: int = 50051
+    data_dir: str = "./data"
+    database_url: str = ""
+    registration: str = "enroll"
+    admin_password: str = dataclasses.field(default="", repr=False)
+    request_timeout: float = 30.0
+    log_format: str = "console"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.registration not in ("enroll", "open"):
+            raise ConfigError("registration must be 'enroll' or 'open'")
+        for name in ("port", "grpc_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name} must be between 0 and 65535")
+        _check_logging(self.log_format, self.log_level)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database to use: ``database_url``, or SQLite in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'docklord.db'}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Settings of a node agent.
+
+    Attributes:
+        coordinator: coordinator URLs (``ws://``, ``wss://``, ``grpc://``, ``grpcs://``), tried
+            in turn until one accepts the link.
+        node_id: this node's id; empty means take it from the state file, or generate one.
+        password: this node's secret; empty means take it from the state file, or generate one.
+        enroll_token: a one-time enrollment token from an admin (used instead of a password).
+        docker_host: the engine address; empty means ``DOCKER_HOST`` or the default socket.
+        state_dir: where the node keeps its identity (``node.json``, mode 0600).
+        ca_file: PEM file of the CA that signed the coordinator's certificate.
+        log_format: ``console`` or ``json``.
+        log_level: ``debug``, ``info``, ``warning`` or ``error``.
+    """
+
+    coordinator: tuple[str, ...] = ("ws://127.0.0.1:3000",)
+    node_id: str = ""
+    password: str = dataclasses.field(default="", repr=False)
+    enroll_token: str = dataclasses.field(default="", repr=False)
+    docker_host: str = ""
+    state_dir: str = "./node-state"
+    ca_file: str = ""
+    log_format: str = "console"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not self.coordinator:
+            raise ConfigError("at least one coordinator URL is needed")
+        for url in self.coordinator:
+            if not url.startswith(("ws://", "wss://", "grpc://", "grpcs://")):
+                raise ConfigError(
+                    f"coordinator URL {url!r} must start with ws://, wss://, grpc:// or grpcs://"
+                )
+        _check_logging(self.log_format, self.log_level)
+
+
+def _check_logging(fmt: str, level: str) -> None:
+    if fmt not in ("console", "json"):
+        raise ConfigError("log format must be 'console' or 'json'")
+    if level not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log level must be debug, info, warning or error")
+
+
+def load(
+    cls: type[C],
+    *,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> C:
+    """Build a config of type ``cls`` from flags, environment, TOML file and defaults.
+
+    Args:
+        cls: :class:`CoordinatorConfig` or :class:`NodeConfig`.
+        flags: values given on the command line; ``None`` values count as not given.
+        environ: the process environment (the caller passes ``os.environ``).
+        config_file: a TOML file; its ``[coordinator]`` or ``[node]`` table is read.
+
+    Raises:
+        ConfigError: a value has the wrong type or is out of range, or the file is unreadable.
+    """
+    env = environ or {}
+    section = "coordinator" if cls is CoordinatorConfig else "node"
+    path = config_file or env.get("DOCKLORD_CONFIG")
+    from_file = _read_toml(path, section) if path else {}
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        name, hint = field.name, hints[field.name]
+        given = (flags or {}).get(name)
+        if given is not None and given != ():
+            values[name] = _coerce(name, given, hint)
+        elif f"DOCKLORD_{name.upper()}" in env:
+            values[name] = _coerce(name, env[f"DOCKLORD_{name.upper()}"], hint)
+        elif name in from_file:
+            values[name] = _coerce(name, from_file[name], hint)
+    return cls(**values)
+
+
+def _read_toml(path: str, section: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] in {path} must be a table")
+    return table
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    try:
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(v).strip() for v in items if str(v).strip())
+        if origin in (typing.Union, types.UnionType):
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        if hint is bool and isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return hint(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value for {name}: {value!r}") from exc

@@ -1,0 +1,24 @@
+"""The coordinator: node registry and links, the live fleet cache, and the public server."""
+
+from __future__ import annotations
+
+from docklord.coordinator._coordinator import Coordinator
+from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus, Subscriber
+from docklord.coordinator._json import container_json, event_json, iso
+from docklord.coordinator._links import LinkManager
+from docklord.coordinator._nodeauth import Enrolled, NodeAuthenticator, Registration
+
+__all__ = [
+    "Coordinator",
+    "Enrolled",
+    "Fleet",
+    "LinkManager",
+    "NodeAuthenticator",
+    "NodeState",
+    "NodeStatus",
+    "Registration",
+    "Subscriber",
+    "container_json",
+    "event_json",
+    "iso",
+]

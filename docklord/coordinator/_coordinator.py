@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+import uvicorn
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from docklord.config import CoordinatorConfig
+from docklord.coordinator._fleet import Fleet, NodeStatus
+from docklord.coordinator._links import LinkManager
+from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
+from docklord.link import GrpcLinkServer
+from docklord.store import Store
+
+__all__ = ["Coordinator"]
+
+log = structlog.get_logger(__name__)
+
+
+class Coordinator:
+    """The public server: store, live fleet, node links, and the HTTP/gRPC listeners.
+
+    Use as an async context manager, then :meth:`serve` until cancelled::
+
+        async with Coordinator(config) as coordinator:
+            await coordinator.serve()
+    """
+
+    def __init__(
+        self,
+        config: CoordinatorConfig,
+        *,
+        announce: Callable[[str], None] = print,
+        ping_interval: float = 2.0,
+        dead_after: float = 6.0,
+    ) -> None:
+        self.config = config
+        self.coordinator_id = secrets.token_hex(4)
+        self.fleet = Fleet()
+        self.store: Store = Store(config.effective_database_url)
+        self.auth = NodeAuthenticator(self.store, Registration(config.registration))
+        self.links = LinkManager(
+            self.fleet,
+            self.auth,
+            coordinator_id=self.coordinator_id,
+            ping_interval=ping_interval,
+            dead_after=dead_after,
+            request_timeout=config.request_timeout,
+        )
+        self.metrics = CollectorRegistry()
+        self.metrics.register(_FleetCollector(self.fleet))
+        self._announce = announce
+        self._grpc: GrpcLinkServer | None = None
+        self._closed = False
+        #: The bound HTTP port, once :meth:`serve` has started listening.
+        self.http_port: int | None = None
+
+    async def __aenter__(self) -> Coordinator:
+        if not self.config.database_url:
+            await asyncio.to_thread(Path(self.config.data_dir).mkdir, parents=True, exist_ok=True)
+        await self.store.__aenter__()
+        try:
+            await self._bootstrap_admin()
+            if self.config.grpc_port:
+                self._grpc = GrpcLinkServer(
+                    self.links.serve, host=self.config.host, port=self.config.grpc_port
+                )
+                await self._grpc.__aenter__()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def grpc_port(self) -> int | None:
+        """The bound gRPC link port, if the gRPC listener runs."""
+        return self._grpc.port if self._grpc is not None else None
+
+    async def _bootstrap_admin(self) -> None:
+        if await self.store.count_users() > 0:
+            return
+        password = self.config.admin_password or secrets.token_urlsafe(16)
+        await self.store.create_user("admin", password, "admin")
+        if not self.config.admin_password:
+            self._announce(f"Docklord admin user created (shown once):\n  password: {password}")
+
+    def app(self) -> object:
+        """The ASGI application."""
+        from docklord.web import create_app
+
+        return create_app(self)
+
+    async def serve(self, *, ready: asyncio.Event | None = None) -> None:
+        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled."""
+        server = uvicorn.Server(
+            uvicorn.Config(
+                self.app(),  # type: ignore[arg-type]
+                host=self.config.host,
+                port=self.config.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                ws_max_size=16 * 1024 * 1024,
+                ws_ping_interval=None,
+            )
+        )
+        task = asyncio.create_task(server.serve())
+        try:
+            # uvicorn offers only a `started` flag to learn that it listens.
+            while not server.started and not task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            if server.started:
+                self.http_port = server.servers[0].sockets[0].getsockname()[1]
+            if ready is not None:
+                ready.set()
+            await task
+        finally:
+            server.should_exit = True
+            await self.links.aclose()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Close links, listeners and the store; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.links.aclose()
+        if self._grpc is not None:
+            await self._grpc.__aexit__(None, None, None)
+        await self.store.aclose()
+
+
+class _FleetCollector(Collector):
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        nodes = GaugeMetricFamily(
+            "docklord_nodes", "Nodes known, by link status", labels=["status"]
+        )
+        counts = {s: 0 for s in NodeStatus}
+        containers = GaugeMetricFamily(
+            "docklord_containers", "Containers on online nodes, by state", labels=["state"]
+        )
+        states: dict[str, int] = {}
+        for node in self.fleet.nodes.values():
+            counts[node.status] += 1
+            if node.status is NodeStatus.ONLINE:
+                for c in node.containers.values():
+                    states[c.state] = states.get(c.state, 0) + 1
+        for status, n in counts.items():
+            nodes.add_metric([status.value], n)
+        for state, n in sorted(states.items()):
+            containers.add_metric([state], n)
+        yield nodes
+        yield containers

@@ -1,0 +1,302 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from docklord.coordinator._json import container_json, event_json, iso
+from docklord.engine import ContainerSummary, EngineInfo
+from docklord.errors import NodeOffline, NotFound
+from docklord.link import LinkSession
+from docklord.protocol import docklord_pb2 as pb
+from docklord.protocol import engine_info_from_proto, summary_from_proto
+
+__all__ = ["Fleet", "NodeState", "NodeStatus", "Subscriber"]
+
+log = structlog.get_logger(__name__)
+
+JOURNAL_SIZE = 10_000
+SUBSCRIBER_QUEUE = 10_000
+
+
+class NodeStatus(StrEnum):
+    """Whether a node has a live link to this coordinator."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(eq=False)
+class NodeState:
+    """Everything the coordinator knows about one node, kept live by its link."""
+
+    node_id: str
+    status: NodeStatus = NodeStatus.OFFLINE
+    session: LinkSession | None = None
+    connected_at: float | None = None
+    last_seen: float | None = None
+    agent_version: str = ""
+    hostname: str = ""
+    engine: EngineInfo | None = None
+    engine_available: bool = False
+    engine_message: str = ""
+    containers: dict[str, ContainerSummary] = field(default_factory=dict)
+    base_seq: int = 0
+    seq: int = 0
+    journal: deque[pb.Event] = field(default_factory=lambda: deque(maxlen=JOURNAL_SIZE))
+
+    def to_json(self) -> dict[str, Any]:
+        """The node as the API shows it."""
+        states: dict[str, int] = {}
+        for c in self.containers.values():
+            states[c.state] = states.get(c.state, 0) + 1
+        return {
+            "node_id": self.node_id,
+            "status": self.status.value,
+            "connected_at": iso(self.connected_at),
+            "last_seen": iso(self.last_seen),
+            "agent_version": self.agent_version,
+            "hostname": self.hostname,
+            "engine": {
+                "available": self.engine_available,
+                "message": self.engine_message,
+                "version": self.engine.version if self.engine else None,
+                "api_version": self.engine.api_version if self.engine else None,
+                "os": self.engine.os if self.engine else None,
+                "arch": self.engine.arch if self.engine else None,
+            },
+            "containers": {"total": len(self.containers), **states},
+            "seq": self.seq,
+        }
+
+    def events_after(self, seq: int) -> list[pb.Event] | None:
+        """Journaled events after ``seq``, or ``None`` if the journal has a gap there."""
+        if seq >= self.seq:
+            return [] if seq == self.seq else None
+        oldest = self.journal[0].seq if self.journal else self.seq + 1
+        if seq < self.base_seq or oldest > seq + 1:
+            return None
+        return [e for e in self.journal if e.seq > seq]
+
+
+class Subscriber:
+    """One live client of the fleet stream (an events WebSocket, an observer)."""
+
+    def __init__(self, nodes: frozenset[str] | None = None) -> None:
+        self.nodes = nodes
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.overflowed = False
+        #: node id -> seq the client asked to resume from, for nodes not caught up yet.
+        self.pending_resume: dict[str, int] = {}
+
+    def wants(self, node_id: str) -> bool:
+        """Whether this subscriber sees ``node_id``."""
+        return self.nodes is None or node_id in self.nodes
+
+    def offer(self, message: dict[str, Any]) -> None:
+        """Queue ``message``; a client that falls this far behind is marked overflowed."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # The reader drains what it has, sees the flag and closes the client, which
+            # resumes with since_seq: nothing is lost silently.
+            self.overflowed = True
+
+
+class Fleet:
+    """The live, in-memory view of every node and container, fed by node links.
+
+    Lists are served from here, never by asking engines. Every change is pushed to the
+    subscribers that may see the node, in order, as JSON-ready messages.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, NodeState] = {}
+        self._subscribers: set[Subscriber] = set()
+
+    # ---- nodes -------------------------------------------------------------------------
+
+    def node(self, node_id: str) -> NodeState:
+        """The node ``node_id``; raises ``NotFound`` if it never linked."""
+        state = self.nodes.get(node_id)
+        if state is None:
+            raise NotFound(f"no such node: {node_id}")
+        return state
+
+    def online_session(self, node_id: str) -> LinkSession:
+        """The live link of ``node_id``; raises ``NodeOffline`` at once when there is none."""
+        state = self.node(node_id)
+        if state.status is not NodeStatus.ONLINE or state.session is None:
+            seen = f" (last seen {iso(state.last_seen)})" if state.last_seen else ""
+            raise NodeOffline(f"node {node_id} is offline{seen}")
+        return state.session
+
+    def attach(self, node_id: str, session: LinkSession, hello: pb.Hello) -> NodeState:
+        """Record a node's new link; returns its state (created on first contact)."""
+        state = self.nodes.setdefault(node_id, NodeState(node_id))
+        now = time.time()
+        state.session, state.status = session, NodeStatus.ONLINE
+        state.connected_at = state.last_seen = now
+        state.agent_version, state.hostname = hello.agent_version, hello.hostname
+        if hello.HasField("engine"):
+            state.engine = engine_info_from_proto(hello.engine)
+        self._broadcast(node_id, {"kind": "node", "node_id": node_id, "status": "online"})
+        return state
+
+    def detach(self, node_id: str, session: LinkSession) -> None:
+        """Mark the node offline, unless a newer link already replaced ``session``."""
+        state = self.nodes.get(node_id)
+        if state is None or state.session is not session:
+            return
+        state.session, state.status, state.last_seen = None, NodeStatus.OFFLINE, time.time()
+        self._broadcast(node_id, {"kind": "node", "node_id": node_id, "status": "offline"})
+
+    def forget(self, node_id: str) -> None:
+        """Drop a node from the view (it was deleted or revoked)."""
+        if self.nodes.pop(node_id, None) is not None:
+            self._broadcast(node_id, {"kind": "node", "node_id": node_id, "status": "removed"})
+
+    def online_count(self) -> int:
+        """How many nodes have a live link."""
+        return sum(1 for s in self.nodes.values() if s.status is NodeStatus.ONLINE)
+
+    # ---- node messages -----------------------------------------------------------------
+
+    def apply_snapshot(self, node_id: str, snapshot: pb.Snapshot) -> None:
+        """Replace the node's state with a full snapshot and its journal."""
+        state = self.node(node_id)
+        state.last_seen = time.time()
+        state.containers = {c.id: summary_from_proto(c) for c in snapshot.containers}
+        state.base_seq, state.seq = snapshot.base_seq, snapshot.seq
+        state.journal.clear()
+        state.journal.extend(snapshot.journal)
+        if snapshot.HasField("engine"):
+            self._apply_engine(state, snapshot.engine)
+        for sub in self._subscribers:
+            if sub.wants(node_id):
+                self._resume_or_resync(sub, state)
+
+    def apply_events(self, node_id: str, events: Iterable[pb.Event]) -> None:
+        """Apply a batch of node events in order, skipping any already applied."""
+        state = self.node(node_id)
+        state.last_seen = time.time()
+        for event in events:
+            if event.seq <= state.seq:
+                continue
+            state.seq = event.seq
+            state.journal.append(event)
+            if event.type == "container":
+                if event.removed:
+                    state.containers.pop(event.actor_id, None)
+                elif event.HasField("container"):
+                    state.containers[event.actor_id] = summary_from_proto(event.container)
+            self._broadcast(node_id, event_json(node_id, event))
+
+    def apply_engine_status(self, node_id: str, status: pb.EngineStatus) -> None:
+        """Record whether the node's engine answers."""
+        state = self.node(node_id)
+        self._apply_engine(state, status)
+        self._broadcast(
+            node_id,
+            {
+                "kind": "engine",
+                "node_id": node_id,
+                "available": status.available,
+                "message": status.message,
+            },
+        )
+
+    @staticmethod
+    def _apply_engine(state: NodeState, status: pb.EngineStatus) -> None:
+        state.engine_available, state.engine_message = status.available, status.message
+        if status.HasField("engine"):
+            state.engine = engine_info_from_proto(status.engine)
+
+    # ---- reading -----------------------------------------------------------------------
+
+    def containers(self, nodes: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Container JSON of the given nodes (all online nodes by default)."""
+        ids = list(nodes) if nodes is not None else list(self.nodes)
+        for node_id in ids:
+            state = self.nodes.get(node_id)
+            if state is None or state.status is not NodeStatus.ONLINE:
+                continue
+            for summary in state.containers.values():
+                yield container_json(node_id, summary)
+
+    # ---- subscribers -------------------------------------------------------------------
+
+    def subscribe(
+        self, sub: Subscriber, since: dict[str, int] | None = None
+    ) -> dict[str, Any] | None:
+        """Register ``sub``; returns the first message to send, or ``None`` on a full resume.
+
+        With ``since`` (node id -> last seq seen), the client is caught up from the journals
+        and gets no snapshot when every node it sees can be caught up; a node not linked yet
+        is caught up once its link delivers its journal.
+        """
+        self._subscribers.add(sub)
+        visible = [s for s in self.nodes.values() if sub.wants(s.node_id)]
+        if since is not None:
+            backlog: list[dict[str, Any]] = []
+            complete = True
+            for node_id, seq in since.items():
+                state = self.nodes.get(node_id)
+                if not sub.wants(node_id):
+                    continue
+                if state is None or state.status is not NodeStatus.ONLINE:
+                    sub.pending_resume[node_id] = seq
+                    continue
+                events = state.events_after(seq)
+                if events is None:
+                    complete = False
+                    break
+                backlog.extend(event_json(node_id, e) for e in events)
+            if complete:
+                for message in backlog:
+                    sub.offer(message)
+                return None
+            sub.pending_resume.clear()
+        return self.snapshot_message(visible)
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Stop sending to ``sub``."""
+        self._subscribers.discard(sub)
+
+    def snapshot_message(self, states: list[NodeState]) -> dict[str, Any]:
+        """The ``snapshot`` message for the given nodes."""
+        return {
+            "kind": "snapshot",
+            "nodes": [s.to_json() for s in states],
+            "containers": list(self.containers(s.node_id for s in states)),
+            "seq": {s.node_id: s.seq for s in states},
+        }
+
+    def _resume_or_resync(self, sub: Subscriber, state: NodeState) -> None:
+        since = sub.pending_resume.pop(state.node_id, None)
+        events = state.events_after(since) if since is not None else None
+        if events is not None:
+            for event in events:
+                sub.offer(event_json(state.node_id, event))
+            return
+        sub.offer(
+            {
+                "kind": "resync",
+                "node_id": state.node_id,
+                "containers": [container_json(state.node_id, c) for c in state.containers.values()],
+                "seq": state.seq,
+            }
+        )
+
+    def _broadcast(self, node_id: str, message: dict[str, Any]) -> None:
+        for sub in self._subscribers:
+            if sub.wants(node_id) and node_id not in sub.pending_resume:
+                sub.offer(message)

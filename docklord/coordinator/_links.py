@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+
+from docklord.coordinator._fleet import Fleet
+from docklord.coordinator._nodeauth import NodeAuthenticator
+from docklord.errors import HandshakeRejected, LinkError
+from docklord.link import LinkSession, Transport
+from docklord.protocol import PROTOCOL_VERSION
+from docklord.protocol import docklord_pb2 as pb
+
+__all__ = ["LinkManager"]
+
+log = structlog.get_logger(__name__)
+
+HELLO_TIMEOUT = 10.0
+
+
+class LinkManager:
+    """Accepts node links from any transport: handshake, then feed the fleet until it drops.
+
+    Nothing is accepted before a valid ``Hello``; a bad one is answered at once with a typed
+    ``Reject`` and the link is closed.
+    """
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        auth: NodeAuthenticator,
+        *,
+        coordinator_id: str,
+        ping_interval: float = 2.0,
+        dead_after: float = 6.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self.fleet = fleet
+        self.auth = auth
+        self.coordinator_id = coordinator_id
+        self.ping_interval = ping_interval
+        self.dead_after = dead_after
+        self.request_timeout = request_timeout
+        self._sessions: set[LinkSession] = set()
+
+    async def serve(self, transport: Transport) -> None:
+        """Serve one node link until it ends. Never raises for link-level failures."""
+        try:
+            hello = await self._receive_hello(transport)
+            node_id, welcome = await self._admit(hello)
+        except HandshakeRejected as exc:
+            log.warning("node rejected", peer=transport.peer, reason=exc.reason, error=exc.message)
+            await _send_quietly(
+                transport, pb.Envelope(reject=pb.Reject(reason=exc.reason, message=exc.message))
+            )
+            await transport.close()
+            return
+        except LinkError as exc:
+            log.info("link closed during handshake", peer=transport.peer, error=str(exc))
+            await transport.close()
+            return
+        await self._run(node_id, hello, welcome, transport)
+
+    async def _receive_hello(self, transport: Transport) -> pb.Hello:
+        try:
+            first = await asyncio.wait_for(transport.receive(), HELLO_TIMEOUT)
+        except TimeoutError as exc:
+            raise HandshakeRejected("no Hello within 10 s", reason="invalid") from exc
+        if first.WhichOneof("body") != "hello":
+            raise HandshakeRejected("the first frame must be Hello", reason="invalid")
+        hello = first.hello
+        if hello.protocol_version != PROTOCOL_VERSION:
+            raise HandshakeRejected(
+                f"protocol version {hello.protocol_version} is not supported "
+                f"(this coordinator speaks {PROTOCOL_VERSION})",
+                reason="unsupported_version",
+            )
+        return hello
+
+    async def _admit(self, hello: pb.Hello) -> tuple[str, pb.Welcome]:
+        enrolled = await self.auth.handshake(hello.node_id, hello.proof, hello.enroll_token)
+        node_id = enrolled.node_id if enrolled else hello.node_id
+        state = self.fleet.nodes.get(node_id)
+        known = state.seq if state is not None else 0
+        welcome = pb.Welcome(
+            coordinator_id=self.coordinator_id,
+            protocol_version=PROTOCOL_VERSION,
+            known_seq=known,
+            ping_interval_ms=int(self.ping_interval * 1000),
+        )
+        if enrolled:
+            welcome.assigned_node_id, welcome.assigned_password = node_id, enrolled.password
+        return node_id, welcome
+
+    async def _run(
+        self, node_id: str, hello: pb.Hello, welcome: pb.Welcome, transport: Transport
+    ) -> None:
+        session = LinkSession(
+            transport,
+            name=f"node {node_id}",
+            on_message=lambda env: self._on_message(node_id, env),
+            ping_interval=self.ping_interval,
+            dead_after=self.dead_after,
+            default_timeout=self.request_timeout,
+        )
+        async with session:
+            previous = self.fleet.nodes.get(node_id)
+            if previous is not None and previous.session is not None:
+                log.info("node linked again; closing its older link", node_id=node_id)
+                await previous.session.aclose()
+            await transport.send(pb.Envelope(welcome=welcome))
+            self.fleet.attach(node_id, session, hello)
+            self._sessions.add(session)
+            log.info("node online", node_id=node_id, peer=transport.peer)
+            try:
+                await session.run()
+            except LinkError as exc:
+                log.info("node link lost", node_id=node_id, error=str(exc))
+            finally:
+                self._sessions.discard(session)
+                self.fleet.detach(node_id, session)
+                log.info("node offline", node_id=node_id)
+        await self.auth.store.touch_node(
+            node_id,
+            last_seen_at=datetime.now(UTC),
+            agent_version=hello.agent_version,
+            hostname=hello.hostname,
+            engine_version=hello.engine.version,
+        )
+
+    async def _on_message(self, node_id: str, envelope: pb.Envelope) -> None:
+        kind = envelope.WhichOneof("body")
+        if kind == "events":
+            self.fleet.apply_events(node_id, envelope.events.events)
+        elif kind == "snapshot":
+            self.fleet.apply_snapshot(node_id, envelope.snapshot)
+        elif kind == "engine_status":
+            self.fleet.apply_engine_status(node_id, envelope.engine_status)
+        else:
+            log.warning("unexpected frame from node", node_id=node_id, kind=kind)
+
+    async def disconnect(self, node_id: str) -> None:
+        """Close the live link of ``node_id`` now (revoked or deleted)."""
+        state = self.fleet.nodes.get(node_id)
+        if state is not None and state.session is not None:
+            await state.session.aclose()
+
+    async def aclose(self) -> None:
+        """Close every link."""
+        for session in list(self._sessions):
+            await session.aclose()
+
+
+async def _send_quietly(transport: Transport, envelope: pb.Envelope) -> None:
+    try:
+        await transport.send(envelope)
+    except LinkError as exc:
+        log.debug("could not send to a closing link", error=str(exc))

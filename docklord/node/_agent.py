@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+from docklord import __version__
+from docklord._aio import first_of
+from docklord.config import NodeConfig
+from docklord.engine import Engine
+from docklord.errors import ConfigError, HandshakeRejected, LinkClosed, LinkError
+from docklord.link import LinkSession, Transport, connect_grpc, connect_websocket
+from docklord.node._identity import NodeIdentity, load_identity, save_identity
+from docklord.node._operations import Operations
+from docklord.node._watcher import Watcher
+from docklord.protocol import PROTOCOL_VERSION, engine_info_to_proto, summary_to_proto
+from docklord.protocol import docklord_pb2 as pb
+
+__all__ = ["FATAL_REJECTIONS", "NodeAgent"]
+
+log = structlog.get_logger(__name__)
+
+#: Rejections that retrying cannot fix: the agent stops and says why.
+FATAL_REJECTIONS = frozenset({"bad_credentials", "revoked", "unsupported_version", "invalid"})
+
+HANDSHAKE_TIMEOUT = 10.0
+SNAPSHOT_JOURNAL = 2_000
+
+
+class NodeAgent:
+    """The node: follows the local engine and keeps one link to a coordinator.
+
+    The agent dials out (nodes need no inbound port), tries the configured coordinator URLs in
+    turn, and reconnects with exponential backoff and jitter. After each handshake it catches
+    the coordinator up from the journal, or sends a full snapshot when the journal has a gap,
+    then streams events as they happen and serves requests concurrently.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        engine: Engine | None = None,
+        connect: Callable[[str], Awaitable[Transport]] | None = None,
+        announce: Callable[[str], None] = print,
+    ) -> None:
+        self.config = config
+        self.engine = engine or Engine(config.docker_host or None)
+        self.watcher = Watcher(self.engine)
+        self.operations = Operations(self.engine)
+        self.identity: NodeIdentity | None = None
+        self.connected = asyncio.Event()
+        self._connect = connect
+        self._announce = announce
+
+    async def run(self) -> None:
+        """Run until cancelled, or until the coordinator rejects this node for good."""
+        self.identity = self._resolve_identity()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.watcher.run(), name="watcher")
+                tasks.create_task(self._link_forever(), name="link")
+        finally:
+            await self.engine.aclose()
+
+    def _resolve_identity(self) -> NodeIdentity | None:
+        cfg = self.config
+        if cfg.node_id and cfg.password:
+            return NodeIdentity(cfg.node_id, cfg.password)
+        if cfg.node_id or cfg.password:
+            raise ConfigError("--node-id and --password go together")
+        stored = load_identity(cfg.state_dir)
+        if stored is not None or cfg.enroll_token:
+            return stored
+        identity = NodeIdentity.generate()
+        path = save_identity(cfg.state_dir, identity)
+        self._announce(
+            "Docklord node credentials (shown once; stored in "
+            f"{path}):\n  node_id:  {identity.node_id}\n  password: {identity.password}"
+        )
+        return identity
+
+    async def _link_forever(self) -> None:
+        delay, attempt = 0.2, 0
+        urls = self.config.coordinator
+        while True:
+            url = urls[attempt % len(urls)]
+            attempt += 1
+            started = time.monotonic()
+            try:
+                await self._link_once(url)
+            except HandshakeRejected as exc:
+                if exc.reason in FATAL_REJECTIONS:
+                    raise
+                log.warning("link rejected", coordinator=url, reason=exc.reason)
+            except LinkError as exc:
+                log.warning("link down", coordinator=url, error=str(exc))
+            self.connected.clear()
+            if time.monotonic() - started > 10:
+                delay = 0.2
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311
+            delay = min(delay * 2, 10.0)
+
+    async def _link_once(self, url: str) -> None:
+        transport = await self._open(url)
+        try:
+            welcome = await self._handshake(transport)
+            session = LinkSession(
+                transport,
+                name=f"coordinator {url}",
+                on_request=self.operations.handle,
+                on_channel=self.operations.channel,
+            )
+            async with session:
+                log.info("linked", coordinator=url, node_id=self._node_id)
+                self.connected.set()
+                await first_of(session.run(), self._pump(session, welcome.known_seq))
+                raise LinkClosed(f"link to {url} closed")
+        finally:
+            await transport.close()
+
+    async def _open(self, url: str) -> Transport:
+        if self._connect is not None:
+            return await self._connect(url)
+        if url.startswith(("ws://", "wss://")):
+            return await connect_websocket(url.rstrip("/") + "/api/v1/link", ssl=self._ssl(url))
+        target = url.split("://", 1)[1].rstrip("/")
+        roots = (
+            await asyncio.to_thread(Path(self.config.ca_file).read_bytes)
+            if self.config.ca_file
+            else None
+        )
+        return await connect_grpc(target, tls=url.startswith("grpcs://"), root_certificates=roots)
+
+    def _ssl(self, url: str) -> ssl.SSLContext | None:
+        if not url.startswith("wss://"):
+            return None
+        return ssl.create_default_context(cafile=self.config.ca_file or None)
+
+    @property
+    def _node_id(self) -> str:
+        return self.identity.node_id if self.identity else ""
+
+    async def _handshake(self, transport: Transport) -> pb.Welcome:
+        hello = pb.Hello(
+            node_id=self._node_id,
+            proof=self.identity.password if self.identity else "",
+            enroll_token="" if self.identity else self.config.enroll_token,
+            agent_version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            hostname=socket.gethostname(),
+            seq=self.watcher.seq,
+        )
+        if self.watcher.engine_info is not None:
+            hello.engine.CopyFrom(engine_info_to_proto(self.watcher.engine_info))
+        await transport.send(pb.Envelope(hello=hello))
+        try:
+            reply = await asyncio.wait_for(transport.receive(), HANDSHAKE_TIMEOUT)
+        except TimeoutError as exc:
+            raise LinkClosed("the coordinator did not answer the handshake") from exc
+        kind = reply.WhichOneof("body")
+        if kind == "reject":
+            raise HandshakeRejected(
+                f"coordinator rejected this node: {reply.reject.message}",
+                reason=reply.reject.reason,
+            )
+        if kind != "welcome":
+            raise LinkClosed(f"unexpected {kind} frame during the handshake")
+        if reply.welcome.assigned_node_id:
+            self.identity = NodeIdentity(
+                reply.welcome.assigned_node_id, reply.welcome.assigned_password
+            )
+            save_identity(self.config.state_dir, self.identity)
+            log.info("enrolled", node_id=self.identity.node_id)
+        return reply.welcome
+
+    async def _pump(self, session: LinkSession, known_seq: int) -> None:
+        """Catch the coordinator up, then forward every new event and engine status."""
+        await self.watcher.synced.wait()
+        queue: asyncio.Queue[pb.Event | pb.EngineStatus] = asyncio.Queue()
+        # Reading the journal and subscribing happen with no await in between, so no event
+        # falls between the catch-up and the live stream, and none is sent twice.
+        backlog = self.watcher.journal_after(known_seq) if known_seq else None
+        first = self._catch_up(backlog)
+        unsubscribe = self.watcher.subscribe(queue.put_nowait)
+        try:
+            await session.send(first)
+            while True:
+                items = [await queue.get()]
+                while not queue.empty():
+                    items.append(queue.get_nowait())
+                for envelope in _batch(items):
+                    await session.send(envelope)
+        finally:
+            unsubscribe()
+
+    def _catch_up(self, backlog: list[pb.Event] | None) -> pb.Envelope:
+        if backlog is not None:
+            return pb.Envelope(events=pb.EventBatch(events=backlog))
+        journal = list(self.watcher.journal)[-SNAPSHOT_JOURNAL:]
+        snapshot = pb.Snapshot(
+            base_seq=self.watcher.base_seq,
+            seq=self.watcher.seq,
+            containers=[summary_to_proto(s) for s in self.watcher.containers.values()],
+            journal=journal,
+        )
+        snapshot.engine.CopyFrom(self.watcher.engine_status())
+        return pb.Envelope(snapshot=snapshot)
+
+
+def _batch(items: list[pb.Event | pb.EngineStatus]) -> list[pb.Envelope]:
+    out: list[pb.Envelope] = []
+    events: list[pb.Event] = []
+    for item in items:
+        if isinstance(item, pb.Event):
+            events.append(item)
+            continue
+        if events:
+            out.append(pb.Envelope(events=pb.EventBatch(events=events)))
+            events = []
+        out.append(pb.Envelope(engine_status=item))
+    if events:
+        out.append(pb.Envelope(events=pb.EventBatch(events=events)))
+    return out

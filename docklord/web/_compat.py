@@ -1,0 +1,78 @@
+"""The documented requests of the original Docklord, kept working exactly as written there.
+
+``GET /api/containers?node_id=ID&password=PW`` and the WebSocket
+``/observe-containers?node_id=ID&password=PW``: node credentials act as an access key to that
+one node. The password is checked at the coordinator, once, and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import JSONResponse
+
+from docklord.coordinator import Subscriber
+from docklord.errors import DocklordError
+from docklord.web._streams import close_for, pump_subscriber
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/api/containers")
+async def node_containers(request: Request, node_id: str = "", password: str = "") -> JSONResponse:
+    """That node's containers, from the live cache."""
+    coordinator = request.app.state.coordinator
+    await coordinator.auth.check(node_id, password)
+    coordinator.fleet.online_session(node_id)
+    return JSONResponse({"node_id": node_id, "containers": _containers(coordinator, node_id)})
+
+
+@router.websocket("/observe-containers")
+async def observe_containers(ws: WebSocket) -> None:
+    """The node's container list on connect, and again after every change."""
+    coordinator = ws.app.state.coordinator
+    node_id = ws.query_params.get("node_id", "")
+    try:
+        await coordinator.auth.check(node_id, ws.query_params.get("password", ""))
+    except DocklordError as exc:
+        await close_for(ws, exc)
+        return
+    await ws.accept()
+    sub = Subscriber(frozenset({node_id}))
+    coordinator.fleet.subscribe(sub)
+
+    def render(message: dict[str, Any]) -> dict[str, Any] | None:
+        if message["kind"] in ("event", "resync", "node") and message.get("type") in (
+            None,
+            "container",
+        ):
+            return _listing(coordinator, node_id)
+        return None
+
+    try:
+        await ws.send_text(json.dumps(_listing(coordinator, node_id)))
+        await pump_subscriber(ws, sub, render)
+    finally:
+        coordinator.fleet.unsubscribe(sub)
+
+
+def _containers(coordinator: Any, node_id: str) -> list[dict[str, Any]]:
+    state = coordinator.fleet.nodes.get(node_id)
+    if state is None:
+        return []
+    from docklord.coordinator import container_json
+
+    return [container_json(node_id, c) for c in state.containers.values()]
+
+
+def _listing(coordinator: Any, node_id: str) -> dict[str, Any]:
+    state = coordinator.fleet.nodes.get(node_id)
+    return {
+        "node_id": node_id,
+        "status": state.status.value if state else "offline",
+        "containers": _containers(coordinator, node_id),
+    }

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from docklord._aio import first_of
+from docklord.coordinator import Subscriber
+from docklord.errors import DocklordError, InvalidInput, PermissionDenied, Unauthenticated
+from docklord.link import StarletteWebSocketTransport
+from docklord.web._auth import Principal, Role, authenticate
+
+__all__ = ["close_for", "pump_subscriber", "router"]
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+#: Close codes: 4401 unauthenticated, 4403 forbidden, 4400 bad request, 4408 client too slow.
+CLOSE_CODES = {Unauthenticated: 4401, PermissionDenied: 4403, InvalidInput: 4400}
+TOO_SLOW = 4408
+
+
+async def close_for(ws: WebSocket, exc: DocklordError) -> None:
+    """Accept (if needed) and close ``ws`` with the close code and reason for ``exc``."""
+    code = next((c for t, c in CLOSE_CODES.items() if isinstance(exc, t)), 4500)
+    if ws.client_state is WebSocketState.CONNECTING:
+        await ws.accept()
+    if ws.client_state is WebSocketState.CONNECTED:
+        await ws.close(code=code, reason=exc.message[:120])
+
+
+async def ws_principal(ws: WebSocket, role: Role) -> Principal:
+    """Authenticate a WebSocket upgrade and insist on ``role``."""
+    principal = await authenticate(ws, ws.app.state.coordinator.store)
+    if principal.role < role:
+        raise PermissionDenied(f"this needs the {role.name.lower()} role")
+    return principal
+
+
+def parse_since(raw: str | None) -> dict[str, int] | None:
+    """``since_seq`` as a JSON object or ``node:seq,node:seq``."""
+    if raw is None or raw == "":
+        return None
+    try:
+        if raw.lstrip().startswith("{"):
+            data = json.loads(raw)
+            return {str(k): int(v) for k, v in data.items()}
+        pairs = (item.rsplit(":", 1) for item in raw.split(",") if item)
+        return {node: int(seq) for node, seq in pairs}
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InvalidInput(
+            "since_seq must be a JSON object or node:seq pairs separated by commas"
+        ) from exc
+
+
+@router.websocket("/api/v1/events/ws")
+async def events_ws(ws: WebSocket) -> None:
+    """Fleet events: a snapshot (unless resuming), then every change, in order per node."""
+    try:
+        principal = await ws_principal(ws, Role.VIEWER)
+        since = parse_since(ws.query_params.get("since_seq"))
+    except DocklordError as exc:
+        await close_for(ws, exc)
+        return
+    await ws.accept()
+    fleet = ws.app.state.coordinator.fleet
+    sub = Subscriber(principal.nodes)
+    first = fleet.subscribe(sub, since)
+    try:
+        if first is not None:
+            await ws.send_text(json.dumps(first))
+        await pump_subscriber(ws, sub, lambda m: m)
+    finally:
+        fleet.unsubscribe(sub)
+
+
+async def pump_subscriber(
+    ws: WebSocket, sub: Subscriber, render: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> None:
+    """Send the subscriber's messages until the client leaves or falls too far behind."""
+
+    async def sender() -> None:
+        while True:
+            message = render(await sub.queue.get())
+            if message is not None:
+                await ws.send_text(json.dumps(message))
+            if sub.overflowed and sub.queue.empty():
+                await ws.close(TOO_SLOW, "client too slow; reconnect with since_seq")
+                return
+
+    async def reader() -> None:
+        while True:
+            incoming = await ws.receive()
+            if incoming["type"] == "websocket.disconnect":
+                return
+
+    try:
+        await first_of(sender(), reader())
+    except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+        log.debug("stream client left", error=str(exc))
+
+
+@router.websocket("/api/v1/link")
+async def link_ws(ws: WebSocket) -> None:
+    """The node link over WebSocket: binary protobuf frames; the handshake authenticates."""
+    await ws.accept()
+    transport = StarletteWebSocketTransport(ws)
+    try:
+        await ws.app.state.coordinator.links.serve(transport)
+    except asyncio.CancelledError:
+        await transport.close()
+        raise

@@ -1,0 +1,242 @@
+"""Fixtures for end-to-end tests: real coordinator and node processes over a real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import websockets
+
+from docklord.testing import TEST_LABEL, CoordinatorProcess, NodeProcess, unique_name
+
+
+@pytest.fixture
+def coordinator(tmp_path: Path) -> Iterator[CoordinatorProcess]:
+    """A running coordinator (open registration, WebSocket + gRPC links)."""
+    proc = CoordinatorProcess(tmp_path / "coordinator")
+    proc.workdir.mkdir(parents=True, exist_ok=True)
+    proc.start()
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+NodeFactory = Callable[..., NodeProcess]
+
+
+@pytest.fixture
+def start_node(tmp_path: Path, docker_host: str) -> Iterator[NodeFactory]:
+    """Start node processes; each gets its own id, password and state dir; all stop after."""
+    started: list[NodeProcess] = []
+
+    def factory(
+        urls: list[str],
+        *,
+        node_id: str | None = None,
+        password: str | None = None,
+        engine: str | None = None,
+    ) -> NodeProcess:
+        name = node_id or unique_name("node")
+        workdir = tmp_path / f"node-{name}-{len(started)}"
+        workdir.mkdir(parents=True)
+        proc = NodeProcess(
+            urls,
+            name,
+            password or secrets.token_urlsafe(16),
+            docker_host=engine or docker_host,
+            workdir=workdir,
+        )
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield factory
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def docker(docker_host: str) -> Callable[..., str]:
+    """Run the docker CLI against the engine under test (to act on it *directly*)."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    return run
+
+
+@pytest.fixture
+def labelled_container(
+    docker: Callable[..., str], busybox_image: str
+) -> Iterator[Callable[..., str]]:
+    """Create containers with the test label straight on the engine; remove them after."""
+    made: list[str] = []
+
+    def make(*cmd: str, name: str | None = None, start: bool = True) -> str:
+        name = name or unique_name("c")
+        verb = ["run", "-d"] if start else ["create"]
+        docker(*verb, "--name", name, "--label", f"{TEST_LABEL}=1", busybox_image, *cmd)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+class EventStream:
+    """A client of ``/api/v1/events/ws`` that keeps every message it received."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.messages: list[dict[str, Any]] = []
+
+    async def next(self, wait: float = 10.0) -> dict[str, Any]:
+        """The next message; ``TimeoutError`` after ``wait`` seconds."""
+        raw = await asyncio.wait_for(self.ws.recv(), wait)
+        message: dict[str, Any] = json.loads(raw)
+        self.messages.append(message)
+        return message
+
+    async def until(
+        self, predicate: Callable[[dict[str, Any]], bool], wait: float = 10.0
+    ) -> dict[str, Any]:
+        """Read until a message matches ``predicate``; ``TimeoutError`` after ``wait`` s."""
+
+        async def scan() -> dict[str, Any]:
+            while True:
+                message = await self.next(wait)
+                if predicate(message):
+                    return message
+
+        return await asyncio.wait_for(scan(), wait)
+
+
+@pytest.fixture
+async def open_events() -> AsyncIterator[Callable[..., Any]]:
+    """Open event streams (closed after the test)."""
+    opened: list[Any] = []
+
+    async def connect(coordinator: CoordinatorProcess, token: str, **query: str) -> EventStream:
+        params = urlencode(query)
+        url = f"ws://127.0.0.1:{coordinator.port}/api/v1/events/ws?{params}"
+        ws = await websockets.connect(
+            url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=2**24
+        )
+        opened.append(ws)
+        return EventStream(ws)
+
+    yield connect
+    for ws in opened:
+        await ws.close()
+
+
+class PrivateEngine:
+    """A second, throw-away dockerd that a test may stop and start.
+
+    It gets a bridge of its own and no iptables rules, so it leaves the engine under test alone
+    (``--bridge=none`` would not do: dockerd then deletes the shared ``docker0``).
+    """
+
+    image = "docklord-test/busybox:latest"
+    bridge = "dltest0"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sock = root / "docker.sock"
+        self.host = f"unix://{self.sock}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def add_bridge(self) -> None:
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+        for cmd in (
+            ["link", "add", "name", self.bridge, "type", "bridge"],
+            ["addr", "add", "10.231.77.1/24", "dev", self.bridge],
+            ["link", "set", self.bridge, "up"],
+        ):
+            subprocess.run(["ip", *cmd], capture_output=True, check=True)
+
+    def del_bridge(self) -> None:
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+
+    def start(self) -> None:
+        with open(self.root / "dockerd.log", "ab") as log:
+            self.proc = self._spawn(log)
+        deadline = time.monotonic() + 30
+        while subprocess.run(
+            ["docker", "-H", self.host, "version"], capture_output=True, check=False
+        ).returncode:
+            assert time.monotonic() < deadline, (self.root / "dockerd.log").read_text()
+            time.sleep(0.1)
+
+    def _spawn(self, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                "dockerd",
+                f"--data-root={self.root / 'data'}",
+                f"--exec-root={self.root / 'exec'}",
+                f"--pidfile={self.root / 'docker.pid'}",
+                f"--host={self.host}",
+                f"--bridge={self.bridge}",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    def docker(self, *args: str) -> str:
+        done = subprocess.run(
+            ["docker", "-H", self.host, *args], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def create(self) -> str:
+        """A stopped, labelled container; returns its full id."""
+        return self.docker("create", "--label", f"{TEST_LABEL}=1", self.image, "true")
+
+
+@pytest.fixture
+def private_engine(
+    tmp_path_factory: pytest.TempPathFactory, busybox_image: str
+) -> Iterator[PrivateEngine]:
+    """A dockerd of the test's own, loaded with the busybox image."""
+    root = Path(tempfile.mkdtemp(prefix="dl-engine-", dir="/var/tmp"))
+    engine = PrivateEngine(root)
+    engine.add_bridge()
+    engine.start()
+    try:
+        saved = subprocess.run(
+            ["docker", "save", busybox_image], capture_output=True, check=True
+        ).stdout
+        subprocess.run(
+            ["docker", "-H", engine.host, "load"], input=saved, capture_output=True, check=True
+        )
+        yield engine
+    finally:
+        engine.stop()
+        engine.del_bridge()
+        shutil.rmtree(root, ignore_errors=True)
