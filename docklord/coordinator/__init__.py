@@ -7,6 +7,7 @@ from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus, Subscriber
 from docklord.coordinator._json import container_json, event_json, iso
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import Enrolled, NodeAuthenticator, Registration
+from docklord.coordinator._refs import resolve_ref
 
 __all__ = [
     "Coordinator",
@@ -21,4 +22,5 @@ __all__ = [
     "container_json",
     "event_json",
     "iso",
+    "resolve_ref",
 ]

@@ -5,6 +5,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import structlog
 import uvicorn
@@ -16,7 +17,8 @@ from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
-from docklord.link import GrpcLinkServer
+from docklord.errors import NotFound
+from docklord.link import Channel, GrpcLinkServer
 from docklord.store import Store
 
 __all__ = ["Coordinator"]
@@ -98,6 +100,41 @@ class Coordinator:
         await self.store.create_user("admin", password, "admin")
         if not self.config.admin_password:
             self._announce(f"Docklord admin user created (shown once):\n  password: {password}")
+
+    async def call(
+        self, node_id: str, method: str, args: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """Send a request to a node and return its JSON result.
+
+        Raises:
+            NotFound: unknown node. NodeOffline: no live link (at once).
+            RequestTimeout: no answer within ``timeout`` (default ``request_timeout``).
+            DocklordError: whatever the node answered (``not_found``, ``conflict``...).
+        """
+        session = self.fleet.online_session(node_id)
+        return await session.request(
+            method, args, timeout=timeout if timeout is not None else self.config.request_timeout
+        )
+
+    async def open_channel(
+        self, node_id: str, kind: str, args: Any = None, *, window: int = 262_144
+    ) -> Channel:
+        """Open a flow-controlled stream to a node (logs, stats, exec, pull, tunnel)."""
+        session = self.fleet.online_session(node_id)
+        return await session.open_channel(kind, args, window=window)
+
+    def container_ref(self, node_id: str, ref: str) -> str:
+        """The full id of container ``ref`` on ``node_id`` from the live cache.
+
+        An ambiguous prefix raises ``Conflict`` and an offline node ``NodeOffline``; a ref the
+        cache does not know yet (a container created a moment ago) is passed through for the
+        node's engine to resolve, so the answer is then the engine's own ``not_found``.
+        """
+        try:
+            return self.fleet.resolve(node_id, ref).id
+        except NotFound:
+            self.fleet.node(node_id)
+            return ref
 
     def app(self) -> object:
         """The ASGI application."""

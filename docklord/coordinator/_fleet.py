@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from docklord.coordinator._json import container_json, event_json, iso
+from docklord.coordinator._refs import resolve_ref
 from docklord.engine import ContainerSummary, EngineInfo
 from docklord.errors import NodeOffline, NotFound
 from docklord.link import LinkSession
@@ -231,6 +232,31 @@ class Fleet:
                 continue
             for summary in state.containers.values():
                 yield container_json(node_id, summary)
+
+    def resolve(self, node_id: str, ref: str) -> ContainerSummary:
+        """The container ``ref`` (id, unique id prefix or name) on an online node.
+
+        Raises:
+            NotFound: unknown node or container.
+            NodeOffline: the node is offline.
+            Conflict: an ambiguous prefix; ``details["matches"]`` lists the candidates.
+        """
+        self.online_session(node_id)
+        state = self.node(node_id)
+        return resolve_ref(ref, ((node_id, s) for s in state.containers.values()))[1]
+
+    def resolve_anywhere(self, ref: str) -> tuple[str, ContainerSummary]:
+        """Like :meth:`resolve` across every online node; also accepts ``node/container``."""
+        node_id, sep, rest = ref.partition("/")
+        if sep and rest and node_id in self.nodes:
+            return node_id, self.resolve(node_id, rest)
+        pairs = (
+            (state.node_id, summary)
+            for state in self.nodes.values()
+            if state.status is NodeStatus.ONLINE
+            for summary in state.containers.values()
+        )
+        return resolve_ref(ref, pairs)
 
     # ---- subscribers -------------------------------------------------------------------
 

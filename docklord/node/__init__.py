@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from docklord.node._agent import FATAL_REJECTIONS, NodeAgent
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
-from docklord.node._operations import Operations
+from docklord.node._operations import ChannelHandler, Method, Operations
 from docklord.node._watcher import Watcher
 
 __all__ = [
     "FATAL_REJECTIONS",
     "NodeAgent",
+    "ChannelHandler",
+    "Method",
     "NodeIdentity",
     "Operations",
     "Watcher",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -10,11 +10,14 @@ from docklord.engine import Engine
 from docklord.errors import InvalidInput, NotFound
 from docklord.link import Channel
 
-__all__ = ["Operations"]
+__all__ = ["ChannelHandler", "Method", "Operations"]
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[Any], Awaitable[Any]]
+#: A request handler: JSON arguments in, JSON-able result out.
+Method = Callable[[dict[str, Any]], Awaitable[Any]]
+#: A channel handler: serves one channel until it ends.
+ChannelHandler = Callable[[Channel], Awaitable[None]]
 
 
 class Operations:
@@ -22,22 +25,37 @@ class Operations:
 
     Each request method maps to one handler taking the JSON arguments and returning a
     JSON-able result; errors from the error tree travel back to the caller with their code.
+    The tables are assembled from the ``_ops_*`` modules, one per noun.
     """
 
     def __init__(self, engine: Engine) -> None:
+        from docklord.node import _ops_containers, _ops_streams
+
         self.engine = engine
-        self._methods: dict[str, Handler] = {
-            "ping": self._ping,
-            "engine.info": self._info,
-        }
-        self._channels: dict[str, Callable[[Channel], Awaitable[None]]] = {}
+        self._methods: dict[str, Method] = {"ping": self._ping, "engine.info": self._info}
+        self._channels: dict[str, ChannelHandler] = {}
+        for module in (_ops_containers, _ops_streams):
+            self._add(module.methods(engine), module.channels(engine))
+
+    def _add(self, methods: Mapping[str, Method], channels: Mapping[str, ChannelHandler]) -> None:
+        for name in methods.keys() & self._methods.keys():
+            raise ValueError(f"method {name} registered twice")
+        self._methods.update(methods)
+        self._channels.update(channels)
+
+    @property
+    def method_names(self) -> frozenset[str]:
+        """Every request method this node serves."""
+        return frozenset(self._methods)
 
     async def handle(self, method: str, args: Any) -> Any:
         """Serve one request."""
         handler = self._methods.get(method)
         if handler is None:
             raise InvalidInput(f"unknown method {method!r}")
-        return await handler(args if isinstance(args, dict) else {})
+        if args is not None and not isinstance(args, dict):
+            raise InvalidInput("request arguments must be a JSON object")
+        return await handler(args or {})
 
     async def channel(self, channel: Channel) -> None:
         """Serve one channel until it ends."""

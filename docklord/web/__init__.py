@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from docklord.web._app import create_app, error_response
-from docklord.web._auth import SESSION_COOKIE, Principal, Role, authenticate, require
+from docklord.web._audit import audit
+from docklord.web._auth import (
+    SESSION_COOKIE,
+    Principal,
+    Role,
+    authenticate,
+    require,
+    require_node,
+)
 
 __all__ = [
     "SESSION_COOKIE",
     "Principal",
     "Role",
+    "audit",
     "authenticate",
     "create_app",
     "error_response",
     "require",
+    "require_node",
 ]

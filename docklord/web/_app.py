@@ -29,7 +29,17 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 
 def create_app(coordinator: Coordinator) -> FastAPI:
     """The coordinator's ASGI application: REST, WebSocket streams, node link, operations."""
-    from docklord.web import _api, _compat, _ops, _streams
+    from docklord.web import (
+        _api,
+        _compat,
+        _container_streams,
+        _containers,
+        _identity,
+        _littlewings,
+        _ops,
+        _streams,
+        _tunnel,
+    )
 
     app = FastAPI(
         title="Docklord",
@@ -40,7 +50,17 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         redoc_url=None,
     )
     app.state.coordinator = coordinator
-    for module in (_api, _streams, _compat, _ops):
+    for module in (
+        _api,
+        _identity,
+        _containers,
+        _container_streams,
+        _streams,
+        _tunnel,
+        _littlewings,
+        _compat,
+        _ops,
+    ):
         app.include_router(module.router)
     _install_error_handlers(app)
     app.add_middleware(AccessLog)

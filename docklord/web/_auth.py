@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection
 
-from docklord.errors import PermissionDenied, Unauthenticated
+from docklord.errors import NotFound, PermissionDenied, Unauthenticated
 from docklord.store import Store
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Role",
     "authenticate",
     "require",
+    "require_node",
 ]
 
 SESSION_COOKIE = "docklord_session"
@@ -123,6 +124,25 @@ def require(role: Role) -> Callable[[HTTPConnection], Awaitable[Principal]]:
         principal = await authenticate(conn, conn.app.state.coordinator.store)
         if principal.role < role:
             raise PermissionDenied(f"this needs the {role.name.lower()} role")
+        return principal
+
+    dependency.required_role = role  # type: ignore[attr-defined]
+    return dependency
+
+
+def require_node(role: Role) -> Callable[[HTTPConnection], Awaitable[Principal]]:
+    """Like :func:`require`, for routes with a ``{node}`` path parameter.
+
+    A caller without a grant for the node gets ``404`` (the node's existence is not revealed);
+    a caller with too low a role gets ``403``.
+    """
+    check_role = require(role)
+
+    async def dependency(conn: HTTPConnection) -> Principal:
+        principal = await check_role(conn)
+        node = conn.path_params.get("node", "")
+        if not principal.may_see(node):
+            raise NotFound(f"no such node: {node}")
         return principal
 
     dependency.required_role = role  # type: ignore[attr-defined]
