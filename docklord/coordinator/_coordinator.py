@@ -102,7 +102,12 @@ class Coordinator:
             self._announce(f"Docklord admin user created (shown once):\n  password: {password}")
 
     async def call(
-        self, node_id: str, method: str, args: Any = None, *, timeout: float | None = None
+        self,
+        node_id: str,
+        method: str,
+        args: Any = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - travels to the node with the request
     ) -> Any:
         """Send a request to a node and return its JSON result.
 
