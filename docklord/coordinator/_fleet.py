@@ -27,8 +27,13 @@ SUBSCRIBER_QUEUE = 10_000
 
 
 class NodeStatus(StrEnum):
-    """Whether a node has a live link to this coordinator."""
+    """Whether a node has a live link to this coordinator.
 
+    ``CONNECTING``: linked, but its snapshot or catch-up has not arrived yet. ``ONLINE``: linked
+    and caught up, so the view of its containers is current.
+    """
+
+    CONNECTING = "connecting"
     ONLINE = "online"
     OFFLINE = "offline"
 
@@ -135,7 +140,7 @@ class Fleet:
     def online_session(self, node_id: str) -> LinkSession:
         """The live link of ``node_id``; raises ``NodeOffline`` at once when there is none."""
         state = self.node(node_id)
-        if state.status is not NodeStatus.ONLINE or state.session is None:
+        if state.status is NodeStatus.OFFLINE or state.session is None:
             seen = f" (last seen {iso(state.last_seen)})" if state.last_seen else ""
             raise NodeOffline(f"node {node_id} is offline{seen}")
         return state.session
@@ -144,13 +149,21 @@ class Fleet:
         """Record a node's new link; returns its state (created on first contact)."""
         state = self.nodes.setdefault(node_id, NodeState(node_id))
         now = time.time()
-        state.session, state.status = session, NodeStatus.ONLINE
+        state.session, state.status = session, NodeStatus.CONNECTING
         state.connected_at = state.last_seen = now
         state.agent_version, state.hostname = hello.agent_version, hello.hostname
         if hello.HasField("engine"):
             state.engine = engine_info_from_proto(hello.engine)
-        self._broadcast(node_id, {"kind": "node", "node_id": node_id, "status": "online"})
         return state
+
+    def _caught_up(self, state: NodeState) -> bool:
+        if state.status is not NodeStatus.CONNECTING:
+            return False
+        state.status = NodeStatus.ONLINE
+        self._broadcast(
+            state.node_id, {"kind": "node", "node_id": state.node_id, "status": "online"}
+        )
+        return True
 
     def detach(self, node_id: str, session: LinkSession) -> None:
         """Mark the node offline, unless a newer link already replaced ``session``."""
@@ -181,6 +194,7 @@ class Fleet:
         state.journal.extend(snapshot.journal)
         if snapshot.HasField("engine"):
             self._apply_engine(state, snapshot.engine)
+        self._caught_up(state)
         for sub in self._subscribers:
             if sub.wants(node_id):
                 self._resume_or_resync(sub, state)
@@ -189,6 +203,7 @@ class Fleet:
         """Apply a batch of node events in order, skipping any already applied."""
         state = self.node(node_id)
         state.last_seen = time.time()
+        first = self._caught_up(state)
         for event in events:
             if event.seq <= state.seq:
                 continue
@@ -200,6 +215,10 @@ class Fleet:
                 elif event.HasField("container"):
                     state.containers[event.actor_id] = summary_from_proto(event.container)
             self._broadcast(node_id, event_json(node_id, event))
+        if first:
+            for sub in self._subscribers:
+                if node_id in sub.pending_resume:
+                    self._resume_or_resync(sub, state)
 
     def apply_engine_status(self, node_id: str, status: pb.EngineStatus) -> None:
         """Record whether the node's engine answers."""

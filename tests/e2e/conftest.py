@@ -4,33 +4,76 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import websockets
+from sqlalchemy import make_url
 
 from docklord.testing import TEST_LABEL, CoordinatorProcess, NodeProcess, unique_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _coordinator_database() -> str:
+    """``postgresql`` when ``DOCKLORD_TEST_COORDINATOR_DB`` asks for it, else ``sqlite``."""
+    kind = os.environ.get("DOCKLORD_TEST_COORDINATOR_DB", "sqlite")
+    assert kind in ("sqlite", "postgresql"), f"unknown DOCKLORD_TEST_COORDINATOR_DB={kind}"
+    return kind
+
+
+@contextmanager
+def coordinator_database() -> Iterator[list[str]]:
+    """Extra coordinator flags for the database under test: a fresh PostgreSQL database per
+    coordinator when the suite runs on PostgreSQL (dropped afterwards), else nothing (SQLite
+    in the coordinator's data dir)."""
+    if _coordinator_database() == "sqlite":
+        yield []
+        return
+    base = (
+        os.environ.get("DOCKLORD_TEST_DATABASE_URL")
+        or subprocess.run(
+            [str(ROOT / "scripts" / "postgres")], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    url = make_url(base)
+    name = f"dl_e2e_{secrets.token_hex(4)}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    _psql(admin, f"CREATE DATABASE {name}")
+    try:
+        yield [f"--database-url={url.set(database=name).render_as_string(hide_password=False)}"]
+    finally:
+        _psql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _psql(url: str, sql: str) -> None:
+    done = subprocess.run(["psql", url, "-q", "-c", sql], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture
 def coordinator(tmp_path: Path) -> Iterator[CoordinatorProcess]:
-    """A running coordinator (open registration, WebSocket + gRPC links)."""
-    proc = CoordinatorProcess(tmp_path / "coordinator")
-    proc.workdir.mkdir(parents=True, exist_ok=True)
-    proc.start()
-    try:
-        proc.wait_ready()
-        yield proc
-    finally:
-        proc.stop()
+    """A running coordinator (open registration, WebSocket + gRPC links) on the database
+    under test."""
+    with coordinator_database() as flags:
+        proc = CoordinatorProcess(tmp_path / "coordinator", extra_args=flags)
+        proc.workdir.mkdir(parents=True, exist_ok=True)
+        proc.start()
+        try:
+            proc.wait_ready()
+            yield proc
+        finally:
+            proc.stop()
 
 
 NodeFactory = Callable[..., NodeProcess]

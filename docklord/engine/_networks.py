@@ -1,0 +1,66 @@
+"""Networks: list, create, remove."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from docklord.engine._client import EngineClient, check_ref
+from docklord.engine._parse import str_map
+from docklord.engine._types import NetworkSummary
+
+__all__ = ["NetworkOps"]
+
+
+def _network(doc: Mapping[str, Any]) -> NetworkSummary:
+    return NetworkSummary(
+        id=str(doc.get("Id", "")),
+        name=str(doc.get("Name", "")),
+        driver=str(doc.get("Driver", "")),
+        scope=str(doc.get("Scope", "")),
+        labels=str_map(doc.get("Labels")),
+        internal=bool(doc.get("Internal", False)),
+    )
+
+
+class NetworkOps(EngineClient):
+    """Network operations of :class:`~docklord.engine.Engine`."""
+
+    async def list_networks(self) -> list[NetworkSummary]:
+        """Every network the engine knows (including ``bridge``, ``host`` and ``none``)."""
+        return [_network(doc) for doc in await self._json("GET", "networks")]
+
+    async def create_network(
+        self,
+        name: str,
+        *,
+        driver: str = "bridge",
+        labels: Mapping[str, str] | None = None,
+        internal: bool = False,
+    ) -> NetworkSummary:
+        """Create a network.
+
+        Raises:
+            Conflict: a network has this name.
+        """
+        body = {
+            "Name": check_ref("network", name),
+            "Driver": driver,
+            "Labels": dict(labels or {}),
+            "Internal": internal,
+            "CheckDuplicate": True,
+        }
+        created = await self._json("POST", "networks/create", body=body)
+        network_id = str(created["Id"])
+        doc = await self._json("GET", f"networks/{network_id}", kind="network", ref=network_id)
+        return _network(doc)
+
+    async def remove_network(self, ref: str) -> None:
+        """Remove a network by id or name.
+
+        Raises:
+            NotFound: no such network.
+            EngineError: containers are still attached (the engine answers 403).
+        """
+        check_ref("network", ref)
+        await self._json("DELETE", f"networks/{ref}", kind="network", ref=ref)
