@@ -74,6 +74,8 @@ def coordinator(tmp_path: Path) -> Iterator[CoordinatorProcess]:
             yield proc
         finally:
             proc.stop()
+            # Shown by pytest only when the test failed.
+            print(f"--- coordinator log ---\n{proc.log()[-20000:]}")
 
 
 NodeFactory = Callable[..., NodeProcess]
@@ -108,6 +110,7 @@ def start_node(tmp_path: Path, docker_host: str) -> Iterator[NodeFactory]:
     yield factory
     for proc in started:
         proc.stop()
+        print(f"--- node {proc.node_id} log ---\n{proc.log()[-10000:]}")
 
 
 @pytest.fixture
@@ -175,6 +178,7 @@ class EventStream:
 async def open_events() -> AsyncIterator[Callable[..., Any]]:
     """Open event streams (closed after the test)."""
     opened: list[Any] = []
+    streams: list[EventStream] = []
 
     async def connect(coordinator: CoordinatorProcess, token: str, **query: str) -> EventStream:
         params = urlencode(query)
@@ -183,11 +187,16 @@ async def open_events() -> AsyncIterator[Callable[..., Any]]:
             url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=2**24
         )
         opened.append(ws)
-        return EventStream(ws)
+        streams.append(EventStream(ws))
+        return streams[-1]
 
     yield connect
     for ws in opened:
         await ws.close()
+    for stream in streams:
+        print(f"--- event stream: {len(stream.messages)} messages ---")
+        for message in stream.messages[-50:]:
+            print(json.dumps(message)[:300])
 
 
 class PrivateEngine:

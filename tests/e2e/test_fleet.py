@@ -66,9 +66,13 @@ async def test_container_changes_reach_api_and_stream_over_both_transports(
 
         name = labelled_container("sh", "-c", "sleep 30; exit 3")
         started = time.monotonic()  # `docker run -d` has returned: the container runs
-        for node in (ws_node, grpc_node):
-            event = await stream.until(is_event(node.node_id, name, "start"), wait=5)
+        pending = {ws_node.node_id, grpc_node.node_id}
+        while pending:  # the two nodes' events may arrive in either order
+            event = await stream.until(
+                lambda m: any(is_event(n, name, "start")(m) for n in pending), wait=5
+            )
             assert event["container"]["state"] == "running"
+            pending.discard(event["node_id"])
         assert time.monotonic() - started < 1.0
 
         async def listed(state: str) -> bool:
