@@ -1,0 +1,36 @@
+"""The node link: transports that carry ``Envelope`` frames and the session on top of them.
+
+The coordinator and the node use only this package's API; the transport libraries
+(``websockets``, Starlette, ``grpc``) are imported here and nowhere else in their logic::
+
+    transport = await connect_websocket("wss://coordinator.example/api/v1/link")
+    async with LinkSession(transport, dialer=True, on_request=serve) as session:
+        await session.run()
+"""
+
+from __future__ import annotations
+
+from docklord.link._channel import Channel, ChannelHandler, ChannelState
+from docklord.link._grpc import GrpcLinkServer, connect_grpc, tls_server_credentials
+from docklord.link._memory import memory_pair
+from docklord.link._requests import RequestHandler
+from docklord.link._session import LinkSession, MessageHandler, SessionState
+from docklord.link._transport import Transport
+from docklord.link._websocket import StarletteWebSocketTransport, connect_websocket
+
+__all__ = [
+    "Channel",
+    "ChannelHandler",
+    "ChannelState",
+    "GrpcLinkServer",
+    "LinkSession",
+    "MessageHandler",
+    "RequestHandler",
+    "SessionState",
+    "StarletteWebSocketTransport",
+    "Transport",
+    "connect_grpc",
+    "connect_websocket",
+    "memory_pair",
+    "tls_server_credentials",
+]

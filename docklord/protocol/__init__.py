@@ -1,0 +1,88 @@
+"""The node link's wire format: the generated messages, the codec and the domain conversions.
+
+The contract is ``docklord.proto`` in this package; ``docklord_pb2`` is generated from it by
+``scripts/gen-proto`` and never edited by hand. Everything else in Docklord imports the
+messages from here, encodes and decodes frames with :func:`encode`/:func:`decode`, and converts
+between domain values and messages only with the ``*_to_proto``/``*_from_proto`` functions.
+
+Note that ``ContainerSummary``, ``EngineInfo`` and ``PortBinding`` here are the *wire*
+messages; the domain types of the same names live in ``docklord.engine``.
+"""
+
+from __future__ import annotations
+
+from docklord.protocol._codec import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    decode,
+    dump_json,
+    encode,
+    load_json,
+)
+from docklord.protocol._convert import (
+    engine_info_from_proto,
+    engine_info_to_proto,
+    error_from_proto,
+    error_to_proto,
+    summary_from_proto,
+    summary_to_proto,
+)
+from docklord.protocol.docklord_pb2 import (
+    Cancel,
+    ChannelClose,
+    ChannelCredit,
+    ChannelData,
+    ChannelOpen,
+    ContainerSummary,
+    EngineInfo,
+    EngineStatus,
+    Envelope,
+    Error,
+    Event,
+    EventBatch,
+    Hello,
+    Ping,
+    Pong,
+    PortBinding,
+    Reject,
+    Request,
+    Response,
+    Snapshot,
+    Welcome,
+)
+
+__all__ = [
+    "MAX_FRAME_BYTES",
+    "PROTOCOL_VERSION",
+    "Cancel",
+    "ChannelClose",
+    "ChannelCredit",
+    "ChannelData",
+    "ChannelOpen",
+    "ContainerSummary",
+    "EngineInfo",
+    "EngineStatus",
+    "Envelope",
+    "Error",
+    "Event",
+    "EventBatch",
+    "Hello",
+    "Ping",
+    "Pong",
+    "PortBinding",
+    "Reject",
+    "Request",
+    "Response",
+    "Snapshot",
+    "Welcome",
+    "decode",
+    "dump_json",
+    "encode",
+    "engine_info_from_proto",
+    "engine_info_to_proto",
+    "error_from_proto",
+    "error_to_proto",
+    "load_json",
+    "summary_from_proto",
+    "summary_to_proto",
+]

@@ -1,0 +1,55 @@
+"""The public surface of docklord.protocol is pinned (STYLE item 1)."""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+import docklord.protocol
+
+
+def test_protocol_exports() -> None:
+    assert sorted(docklord.protocol.__all__) == sorted(
+        [
+            "MAX_FRAME_BYTES",
+            "PROTOCOL_VERSION",
+            "Cancel",
+            "ChannelClose",
+            "ChannelCredit",
+            "ChannelData",
+            "ChannelOpen",
+            "ContainerSummary",
+            "EngineInfo",
+            "EngineStatus",
+            "Envelope",
+            "Error",
+            "Event",
+            "EventBatch",
+            "Hello",
+            "Ping",
+            "Pong",
+            "PortBinding",
+            "Reject",
+            "Request",
+            "Response",
+            "Snapshot",
+            "Welcome",
+            "decode",
+            "dump_json",
+            "encode",
+            "engine_info_from_proto",
+            "engine_info_to_proto",
+            "error_from_proto",
+            "error_to_proto",
+            "load_json",
+            "summary_from_proto",
+            "summary_to_proto",
+        ]
+    )
+
+
+def test_every_function_is_documented() -> None:
+    for name in docklord.protocol.__all__:
+        member = getattr(docklord.protocol, name)
+        is_message = isinstance(member, type) and issubclass(member, Message)
+        if callable(member) and not is_message:  # generated messages carry no docstrings
+            assert member.__doc__, f"docklord.protocol.{name} has no docstring"
