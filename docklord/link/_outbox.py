@@ -80,25 +80,38 @@ class Outbox:
         Raises:
             LinkClosed: the outbox was closed.
         """
-        while True:
-            if self._control:
-                env = self._control.popleft()
-                if len(self._control) < self._high_water:
-                    self._room.set()
-                return env
-            if self._ready:
-                lane = self._ready.popleft()
-                env = lane.frames.popleft()
-                if lane.frames:
-                    self._ready.append(lane)
-                else:
-                    lane.scheduled = False
-                return env
+        while not (self._control or self._ready):
             if self.closed:
                 raise LinkClosed("the link is closed")
             self.idle.set()
             self._wakeup.clear()
             await self._wakeup.wait()
+        return self._take()
+
+    async def get_batch(self, max_frames: int, max_bytes: int) -> list[Envelope]:
+        """The next frames to write together: one (waiting for it), then what else is queued,
+        up to ``max_frames`` frames and about ``max_bytes`` encoded bytes."""
+        batch = [await self.get()]
+        size = batch[0].ByteSize()
+        while len(batch) < max_frames and size < max_bytes and (self._control or self._ready):
+            env = self._take()
+            size += env.ByteSize()
+            batch.append(env)
+        return batch
+
+    def _take(self) -> Envelope:
+        if self._control:
+            env = self._control.popleft()
+            if len(self._control) < self._high_water:
+                self._room.set()
+            return env
+        lane = self._ready.popleft()
+        env = lane.frames.popleft()
+        if lane.frames:
+            self._ready.append(lane)
+        else:
+            lane.scheduled = False
+        return env
 
     def close(self) -> None:
         """Drops everything queued and wakes every waiter."""

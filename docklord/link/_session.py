@@ -17,7 +17,7 @@ from docklord.link._outbox import Outbox
 from docklord.link._requests import RequestHandler, RequestTable
 from docklord.link._tasks import cancel_and_wait
 from docklord.link._transport import Transport
-from docklord.protocol import Envelope, Ping, Pong
+from docklord.protocol import Batch, Envelope, Ping, Pong
 
 __all__ = ["LinkSession", "MessageHandler", "SessionState"]
 
@@ -25,6 +25,10 @@ log = structlog.get_logger(__name__)
 
 #: How long a local close waits for already queued frames to be written.
 FLUSH_TIMEOUT = 1.0
+#: The writer sends what is queued as one ``Batch`` of at most this many frames...
+BATCH_FRAMES = 256
+#: ...and about this many encoded bytes (well under ``MAX_FRAME_BYTES``).
+BATCH_BYTES = 1024 * 1024
 
 
 class MessageHandler(Protocol):
@@ -224,7 +228,7 @@ class LinkSession:
         """
         self._ensure_open()
         kind = env.WhichOneof("body")
-        if kind is None or kind in self._dispatch:
+        if kind is None or kind == "batch" or kind in self._dispatch:
             raise ValueError(f"send() carries messages such as snapshot or events, not {kind}")
         await self._outbox.put_message(env)
 
@@ -352,19 +356,27 @@ class LinkSession:
 
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        receive, dispatch = self._transport.receive, self._dispatch
+        receive = self._transport.receive
         while True:
             env = await receive()
             self._last_rx = loop.time()
-            kind = env.WhichOneof("body")
-            if kind is None:
-                log.debug("link.empty_frame", peer=self._peer)
-                continue
-            handle = dispatch.get(kind)
-            if handle is not None:
-                handle(env)
+            if env.WhichOneof("body") == "batch":
+                for inner in env.batch.envelopes:
+                    await self._handle(inner, nested=True)
             else:
-                await self._deliver(env, kind)
+                await self._handle(env)
+
+    async def _handle(self, env: Envelope, *, nested: bool = False) -> None:
+        kind = env.WhichOneof("body")
+        handle = self._dispatch.get(kind) if kind is not None else None
+        if handle is not None:
+            handle(env)
+        elif kind == "batch":
+            raise InvalidInput(f"{self._peer} sent a nested batch")
+        elif kind is not None:
+            await self._deliver(env, kind)
+        else:
+            log.debug("link.empty_frame", peer=self._peer, nested=nested)
 
     async def _deliver(self, env: Envelope, kind: str) -> None:
         if self._on_message is None:
@@ -377,9 +389,10 @@ class LinkSession:
             self._busy = False
 
     async def _write_loop(self) -> None:
-        get, send = self._outbox.get, self._transport.send
+        get_batch, send = self._outbox.get_batch, self._transport.send
         while True:
-            await send(await get())
+            frames = await get_batch(BATCH_FRAMES, BATCH_BYTES)
+            await send(frames[0] if len(frames) == 1 else Envelope(batch=Batch(envelopes=frames)))
 
     async def _keepalive_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -28,6 +28,7 @@ from docklord.protocol._convert import (
     summary_to_proto,
 )
 from docklord.protocol.docklord_pb2 import (
+    Batch,
     Cancel,
     ChannelClose,
     ChannelCredit,
@@ -54,6 +55,7 @@ from docklord.protocol.docklord_pb2 import (
 __all__ = [
     "MAX_FRAME_BYTES",
     "PROTOCOL_VERSION",
+    "Batch",
     "Cancel",
     "ChannelClose",
     "ChannelCredit",

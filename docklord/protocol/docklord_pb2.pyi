@@ -45,6 +45,7 @@ class Envelope(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
     ENGINE_STATUS_FIELD_NUMBER: _builtins.int
+    BATCH_FIELD_NUMBER: _builtins.int
     request_id: _builtins.int
     """Correlates a Response (or Cancel) with its Request. 0 when unused."""
     @_builtins.property
@@ -77,6 +78,12 @@ class Envelope(_message.Message):
     def events(self) -> Global___EventBatch: ...
     @_builtins.property
     def engine_status(self) -> Global___EngineStatus: ...
+    @_builtins.property
+    def batch(self) -> Global___Batch:
+        """Several frames in one transport message, in order; never nested. A sender writes one
+        when it has more than one frame queued: per-message transport costs dominate otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -96,16 +103,37 @@ class Envelope(_message.Message):
         snapshot: Global___Snapshot | None = ...,
         events: Global___EventBatch | None = ...,
         engine_status: Global___EngineStatus | None = ...,
+        batch: Global___Batch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "response", b"response", "snapshot", b"snapshot", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "response", b"response", "snapshot", b"snapshot", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "request_id", b"request_id", "response", b"response", "snapshot", b"snapshot", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "request_id", b"request_id", "response", b"response", "snapshot", b"snapshot", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "welcome", "reject", "ping", "pong", "request", "response", "cancel", "channel_open", "channel_data", "channel_credit", "channel_close", "snapshot", "events", "engine_status"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "welcome", "reject", "ping", "pong", "request", "response", "cancel", "channel_open", "channel_data", "channel_credit", "channel_close", "snapshot", "events", "engine_status", "batch"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
 Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
+
+@_typing.final
+class Batch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVELOPES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def envelopes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]: ...
+    def __init__(
+        self,
+        *,
+        envelopes: _abc.Iterable[Global___Envelope] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Batch: _TypeAlias = Batch  # noqa: Y015
 
 @_typing.final
 class Hello(_message.Message):

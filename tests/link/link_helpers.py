@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from docklord.link import Channel, LinkSession, Transport
+from docklord.protocol import Envelope
 
 
 @dataclass
@@ -46,6 +47,15 @@ async def read_exactly(channel: Channel, size: int) -> bytes:
         chunks.append(item[1])
         got += len(item[1])
     return b"".join(chunks)
+
+
+async def next_frame(transport: Transport, kind: str) -> Envelope:
+    """Reads raw frames (unpacking batches) until one of ``kind`` arrives."""
+    while True:
+        env = await transport.receive()
+        for frame in env.batch.envelopes if env.HasField("batch") else [env]:
+            if frame.WhichOneof("body") == kind:
+                return frame
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from link_helpers import PairFactory, read_exactly
+from link_helpers import PairFactory, next_frame, read_exactly
 
 from docklord.errors import Conflict, InvalidInput, LinkClosed, NotFound
 from docklord.link import Channel, ChannelState, LinkSession, memory_pair
@@ -296,8 +296,7 @@ async def test_frames_for_unknown_channels_are_dropped() -> None:
         run = asyncio.create_task(session.run())
         await raw.send(Envelope(channel_data=ChannelData(channel_id=98, data=b"stray")))
         await raw.send(Envelope(request_id=1, request=Request(method="echo", args=b"7")))
-        while (env := await raw.receive()).WhichOneof("body") != "response":
-            pass
+        env = await next_frame(raw, "response")
         assert env.response.result == b"7"
     assert await run is None
 
@@ -317,8 +316,7 @@ async def test_a_peer_exceeding_its_credit_is_cut_off() -> None:
         await raw.send(Envelope(channel_data=ChannelData(channel_id=2, data=b"x" * 11)))
         with pytest.raises(InvalidInput, match="more than its credit"):
             await channel.receive()
-        while (env := await raw.receive()).WhichOneof("body") != "channel_close":
-            pass
+        env = await next_frame(raw, "channel_close")
         assert env.channel_close.error.code == "invalid_input"
     assert await run is None
 

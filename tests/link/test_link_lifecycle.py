@@ -10,7 +10,7 @@ from link_helpers import PairFactory
 
 from docklord.errors import InvalidInput, LinkClosed
 from docklord.link import LinkSession, SessionState, memory_pair
-from docklord.protocol import ChannelData, Envelope, Event, EventBatch, Ping, Snapshot
+from docklord.protocol import Batch, ChannelData, Envelope, Event, EventBatch, Ping, Snapshot
 from docklord.testing import eventually
 
 FAST = {"ping_interval": 0.1, "dead_after": 0.3}
@@ -203,3 +203,38 @@ def test_options_are_checked() -> None:
         LinkSession(left, ping_interval=5, dead_after=2)
     with pytest.raises(ValueError, match="positive"):
         LinkSession(left, max_concurrent_requests=0)
+
+
+async def test_queued_frames_travel_in_batches_and_keep_their_order() -> None:
+    left, raw = memory_pair()
+    async with LinkSession(left, dialer=True) as session:
+        for seq in range(1, 501):  # queued before the writer runs: they leave as batches
+            await session.send(Envelope(events=EventBatch(events=[Event(seq=seq)])))
+        run = asyncio.create_task(session.run())
+        seqs: list[int] = []
+        batches = 0
+        while len(seqs) < 500:
+            env = await raw.receive()
+            batches += env.HasField("batch")
+            inner = env.batch.envelopes if env.HasField("batch") else [env]
+            seqs.extend(e.events.events[0].seq for e in inner if e.HasField("events"))
+        assert seqs == list(range(1, 501))
+        assert 1 < batches < 500
+    assert await run is None
+
+
+async def test_batches_are_unpacked_in_order_and_nesting_is_refused() -> None:
+    received: list[int] = []
+
+    async def on_message(env: Envelope) -> None:
+        received.append(env.snapshot.seq)
+
+    left, raw = memory_pair()
+    async with LinkSession(left, dialer=True, on_message=on_message) as session:
+        run = asyncio.create_task(session.run())
+        frames = [Envelope(snapshot=Snapshot(seq=seq)) for seq in (1, 2, 3)]
+        await raw.send(Envelope(batch=Batch(envelopes=frames)))
+        await raw.send(Envelope(batch=Batch(envelopes=[Envelope(batch=Batch())])))
+        with pytest.raises(LinkClosed, match="nested batch"):
+            await run
+    assert received == [1, 2, 3]

@@ -12,6 +12,7 @@ def test_protocol_exports() -> None:
         [
             "MAX_FRAME_BYTES",
             "PROTOCOL_VERSION",
+            "Batch",
             "Cancel",
             "ChannelClose",
             "ChannelCredit",
