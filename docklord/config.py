@@ -46,6 +46,8 @@ class CoordinatorConfig:
         request_timeout: seconds a request to a node may take before it fails.
         log_format: ``console`` or ``json``.
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
+        tls_cert: PEM certificate (chain) to serve HTTPS/WSS and gRPC over TLS; empty: plain.
+        tls_key: PEM private key of ``tls_cert``.
     """
 
     host: str = "127.0.0.1"
@@ -58,8 +60,12 @@ class CoordinatorConfig:
     request_timeout: float = 30.0
     log_format: str = "console"
     log_level: str = "info"
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key go together")
         if self.registration not in ("enroll", "open"):
             raise ConfigError("registration must be 'enroll' or 'open'")
         for name in ("port", "grpc_port"):

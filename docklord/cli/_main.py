@@ -73,6 +73,10 @@ def coordinator(
     registration: Annotated[
         str | None, typer.Option(help="enroll (pre-registered nodes only) or open.")
     ] = None,
+    tls_cert: Annotated[
+        str | None, typer.Option(help="PEM certificate: serve HTTPS/WSS and gRPC over TLS.")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
     config: ConfigFile = None,
     log_format: LogFormat = None,
     log_level: LogLevel = None,
@@ -174,3 +178,7 @@ def _leaf(exc: BaseException) -> BaseException:
 def main() -> None:
     """Console entry point."""
     app()
+
+
+import docklord.cli._certs  # noqa: E402, F401  (registers `docklord certs`)
+import docklord.cli._tunnel  # noqa: E402, F401  (registers `docklord tunnel`)

@@ -17,6 +17,7 @@ from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
+from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
 from docklord.errors import NotFound
 from docklord.link import Channel, GrpcLinkServer
 from docklord.store import Store
@@ -69,10 +70,14 @@ class Coordinator:
             await asyncio.to_thread(Path(self.config.data_dir).mkdir, parents=True, exist_ok=True)
         await self.store.__aenter__()
         try:
+            await check_tls(self.config)
             await self._bootstrap_admin()
             if self.config.grpc_port:
                 self._grpc = GrpcLinkServer(
-                    self.links.serve, host=self.config.host, port=self.config.grpc_port
+                    self.links.serve,
+                    host=self.config.host,
+                    port=self.config.grpc_port,
+                    server_credentials=await grpc_credentials(self.config),
                 )
                 await self._grpc.__aenter__()
         except BaseException:
@@ -159,6 +164,7 @@ class Coordinator:
                 lifespan="off",
                 ws_max_size=16 * 1024 * 1024,
                 ws_ping_interval=None,
+                **uvicorn_tls(self.config),  # type: ignore[arg-type]
             )
         )
         task = asyncio.create_task(server.serve())

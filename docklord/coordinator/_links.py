@@ -112,6 +112,10 @@ class LinkManager:
             await transport.send(pb.Envelope(welcome=welcome))
             self.fleet.attach(node_id, session, hello)
             self._sessions.add(session)
+            if self.auth.is_revoked(node_id):
+                # Revoked between the credential check and now: the revoke missed this link.
+                await session.aclose()
+                self.fleet.forget(node_id)
             log.info("node online", node_id=node_id, peer=transport.peer)
             try:
                 await session.run()

@@ -3,13 +3,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 import structlog
 
-from docklord.errors import HandshakeRejected, Unauthenticated
-from docklord.store import NodeAuth, Store
+from docklord.errors import DocklordError, HandshakeRejected, NotFound, Unauthenticated
+from docklord.store import EnrollmentToken, NodeAuth, NodeRecord, Store
 
 __all__ = ["Enrolled", "NodeAuthenticator", "Registration"]
 
@@ -39,17 +41,98 @@ class NodeAuthenticator:
 
     Secrets are stored as argon2 hashes, which are slow on purpose; a successful check is
     remembered as a SHA-256 of the secret (in memory only) so the documented per-request access
-    keys (``?node_id=&password=``) stay fast. Revoking a node forgets it at once.
+    keys (``?node_id=&password=``) stay fast. Revoking a node forgets it at once, and a check
+    that was under way while the node was revoked answers ``REVOKED`` too.
+
+    Node registrations, enrollments and refused handshakes are written to the audit log.
     """
 
     def __init__(self, store: Store, registration: Registration) -> None:
         self.store = store
         self.registration = registration
         self._verified: dict[str, bytes] = {}
+        self._revoked: set[str] = set()
+        # Name and labels of nodes invited with an enrollment token, until they enroll (the
+        # enrollment record has no room for them; they are lost if the coordinator restarts).
+        self._invited: dict[str, tuple[str | None, dict[str, str]]] = {}
 
     def forget(self, node_id: str) -> None:
         """Drop the remembered check for ``node_id`` (after a revoke or delete)."""
         self._verified.pop(node_id, None)
+
+    def is_revoked(self, node_id: str) -> bool:
+        """Whether ``node_id`` was revoked by this coordinator while it runs."""
+        return node_id in self._revoked
+
+    async def register(
+        self,
+        node_id: str | None = None,
+        *,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> tuple[NodeRecord, str]:
+        """Pre-register a node with a new random secret; returns it with the secret (once).
+
+        Raises:
+            Conflict: the node id is taken. InvalidInput: a malformed value.
+        """
+        password = secrets.token_urlsafe(32)
+        record = await self.store.register_node(
+            node_id or secrets.token_hex(8), password, name, labels
+        )
+        return record, password
+
+    async def invite(
+        self,
+        node_id: str | None = None,
+        *,
+        ttl: timedelta,
+        created_by: int | None = None,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> tuple[str, EnrollmentToken, str]:
+        """Reserve a node id and make a one-time enrollment token for it.
+
+        Returns:
+            The node id, the enrollment record and the token's plaintext (shown once).
+
+        Raises:
+            Conflict: the node id is taken. InvalidInput: a malformed value.
+        """
+        ident = node_id or secrets.token_hex(8)
+        record, token = await self.store.create_enrollment(
+            ttl=ttl, node_id=ident, created_by=created_by
+        )
+        if name is not None or labels:
+            self._invited[ident] = (name, dict(labels or {}))
+        return ident, record, token
+
+    async def revoke(self, node_id: str) -> str:
+        """Revoke a node for good, or withdraw the enrollment tokens reserved for it.
+
+        Its credentials stop working at once (the caller closes its live link).
+
+        Returns:
+            ``"revoked"`` or ``"withdrawn"`` (it had only an unused enrollment token).
+
+        Raises:
+            NotFound: no node and no pending enrollment with this id.
+        """
+        self._revoked.add(node_id)
+        self.forget(node_id)
+        try:
+            await self.store.revoke_node(node_id)
+        except NotFound:
+            self._revoked.discard(node_id)
+            pending = await self.store.list_enrollments(pending_only=True)
+            withdrawn = [e for e in pending if e.node_id == node_id]
+            if not withdrawn:
+                raise
+            for enrollment in withdrawn:
+                await self.store.delete_enrollment(enrollment.id)
+            self._invited.pop(node_id, None)
+            return "withdrawn"
+        return "revoked"
 
     async def _verify(self, node_id: str, secret: str) -> NodeAuth:
         digest = hashlib.sha256(secret.encode()).digest()
@@ -57,6 +140,8 @@ class NodeAuthenticator:
         if known is not None and hmac.compare_digest(known, digest):
             return NodeAuth.OK
         result = (await self.store.verify_node(node_id, secret)).status
+        if result is NodeAuth.OK and node_id in self._revoked:
+            return NodeAuth.REVOKED  # revoked while the store was being asked
         if result is NodeAuth.OK:
             self._verified[node_id] = digest
         return result
@@ -77,6 +162,13 @@ class NodeAuthenticator:
         Raises:
             HandshakeRejected: with ``reason`` ``bad_credentials`` or ``revoked``.
         """
+        try:
+            return await self._handshake(node_id, secret, enroll_token)
+        except HandshakeRejected as exc:
+            await self._audit(node_id or "unknown", "node.link", f"error: {exc.reason}")
+            raise
+
+    async def _handshake(self, node_id: str, secret: str, enroll_token: str) -> Enrolled | None:
         if enroll_token:
             return await self._enroll(enroll_token)
         if not node_id or not secret:
@@ -87,6 +179,7 @@ class NodeAuthenticator:
         if result is NodeAuth.UNKNOWN and self.registration is Registration.OPEN:
             await self.store.register_node(node_id, secret)
             log.info("node registered on first contact", node_id=node_id)
+            await self._audit(node_id, "node.register", "ok")
             return None
         if result is NodeAuth.REVOKED:
             raise HandshakeRejected(f"node {node_id} is revoked", reason="revoked")
@@ -105,6 +198,16 @@ class NodeAuthenticator:
             )
         node_id = record.node_id or secrets.token_hex(8)
         password = secrets.token_urlsafe(32)
-        await self.store.register_node(node_id, password)
+        name, labels = self._invited.pop(node_id, (None, {}))
+        await self.store.register_node(node_id, password, name, labels)
         log.info("node enrolled", node_id=node_id)
+        await self._audit(node_id, "node.enroll", "ok")
         return Enrolled(node_id=node_id, password=password)
+
+    async def _audit(self, node_id: str, action: str, result: str) -> None:
+        ident = node_id[:128]
+        try:
+            await self.store.record(f"node:{ident}", action, target_node=ident, result=result)
+        except DocklordError as exc:
+            # The node's answer must not depend on the audit write; the failure is logged.
+            log.warning("audit entry not written", action=action, error=exc.message)

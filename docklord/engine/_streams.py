@@ -192,7 +192,8 @@ class StreamOps(ContainerOps):
         """
         path = f"containers/{(await self._inspect(ref))['Id']}/stats"
         doc = await self._json("GET", path, params={"stream": False}, kind="container", ref=ref)
-        sample = stats_sample(doc)
+        # A container removed at that moment answers with an empty body.
+        sample = stats_sample(doc) if isinstance(doc, Mapping) else None
         if sample is None:
             raise Conflict(f"container {ref} is not running")
         return sample

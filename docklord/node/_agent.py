@@ -116,6 +116,7 @@ class NodeAgent:
                 name=f"coordinator {url}",
                 on_request=self.operations.handle,
                 on_channel=self.operations.channel,
+                dialer=True,
             )
             async with session:
                 log.info("linked", coordinator=url, node_id=self._node_id)

@@ -1,20 +1,424 @@
+"""The node's side of the streams: logs, stats, interactive exec and the Docker API tunnel.
+
+Every stream is a link channel the coordinator opens (DESIGN §2). The channel's byte credit is
+the backpressure: a handler awaits ``Channel.send`` and so reads from the engine only as fast
+as the far client takes the data, and buffers at most one window.
+
+Frames on a channel carry a stream number: 0 plain data or stdin, 1 stdout, 2 stderr and
+3 control (one JSON object). The channel kinds:
+
+``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow``)
+    A control ``{"type": "ready"}`` once the container was found, then the output as stdout
+    and stderr frames; the channel closes when the output ends (with ``follow``: when the
+    container stops). ``since`` may be ``"now"``: the node's clock when the stream opens, so
+    that every line written after ``ready`` arrives and none before it.
+``stats`` (args ``ref``)
+    ``ready``, then one JSON :class:`~docklord.engine.StatsSample` per frame (about one a
+    second) until the container stops. A container that does not run is a ``conflict``.
+``exec`` (args ``ref, cmd, tty, user, workdir, env, rows, cols``)
+    Node to coordinator: ``{"type": "started", "exec_id"}``, the output as stdout/stderr
+    frames, then ``{"type": "exit", "exit_code"}``. Coordinator to node: stdin as stream 0,
+    controls ``{"type": "resize", "rows", "cols"}`` and ``{"type": "eof"}`` (close stdin).
+``tunnel`` (no args)
+    ``ready`` once a fresh connection to the engine socket is open, then raw bytes both ways
+    as stream 0. ``{"type": "eof"}`` says one side has no more to send (a TCP half-close);
+    the channel ends when both sides said so, or when the coordinator closes it.
+
+Request methods: ``containers.stats_once`` (one sample), ``littlewings.command`` (``sh -c``
+one-shot for the LittleWings socket) and ``streams.active`` (open streams by kind).
+"""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import dataclasses
+import json
+import time
+import weakref
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from docklord.engine import Engine
+import structlog
+
+from docklord._aio import first_of
+from docklord.engine import Engine, ExecSession
+from docklord.errors import Conflict, InvalidInput
+from docklord.link import Channel
 
 if TYPE_CHECKING:
     from docklord.node._operations import ChannelHandler, Method
 
-__all__ = ["channels", "methods"]
+__all__ = [
+    "CONTROL",
+    "EOF",
+    "PLAIN",
+    "READY",
+    "STDERR",
+    "STDOUT",
+    "channels",
+    "control",
+    "methods",
+    "parse_control",
+]
+
+log = structlog.get_logger(__name__)
+
+#: Stream numbers of channel frames.
+PLAIN, STDOUT, STDERR, CONTROL = 0, 1, 2, 3
+#: Longest a ``littlewings.command`` may run unless the caller says otherwise (seconds).
+COMMAND_TIMEOUT = 60.0
+#: The largest ``sh -c`` command text accepted (Linux caps one argument at 128 KiB).
+MAX_COMMAND = 100_000
+_READ_SIZE = 64 * 1024
+_EXIT_GRACE = 2.0
+_STATS_RETRIES = 10
+
+T = TypeVar("T")
+
+
+def control(message: dict[str, Any]) -> bytes:
+    """A control frame's payload."""
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def parse_control(data: bytes) -> dict[str, Any]:
+    """A control frame's JSON object.
+
+    Raises:
+        InvalidInput: the payload is not a JSON object with a ``type``.
+    """
+    try:
+        message = json.loads(data)
+    except ValueError as exc:
+        raise InvalidInput(f"unreadable control frame: {exc}") from exc
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise InvalidInput("a control frame is a JSON object with a 'type'")
+    return message
+
+
+READY = control({"type": "ready"})
+EOF = control({"type": "eof"})
+
+# Open streams per engine (one per node process, but tests build several).
+_active: weakref.WeakKeyDictionary[Engine, Counter[str]] = weakref.WeakKeyDictionary()
 
 
 def methods(engine: Engine) -> dict[str, Method]:
     """Request methods of this module."""
-    return {}
+
+    async def stats_once(args: dict[str, Any]) -> dict[str, Any]:
+        ref = _ref(args)
+        try:
+            return dataclasses.asdict(await engine.stats_once(ref))
+        except Conflict:
+            # Just after a start the engine answers with an empty sample: ask once more.
+            if (await engine.get_summary(ref)).state != "running":
+                raise
+            return dataclasses.asdict(await engine.stats_once(ref))
+
+    async def command(args: dict[str, Any]) -> dict[str, Any]:
+        return await _command(engine, args)
+
+    async def active(args: dict[str, Any]) -> dict[str, int]:
+        counts = _active.get(engine, Counter())
+        return {kind: counts[kind] for kind in ("logs", "stats", "exec", "tunnel")}
+
+    return {
+        "containers.stats_once": stats_once,
+        "littlewings.command": command,
+        "streams.active": active,
+    }
 
 
 def channels(engine: Engine) -> dict[str, ChannelHandler]:
     """Channel kinds of this module."""
-    return {}
+    handlers: dict[str, Callable[[Engine, Channel], Awaitable[None]]] = {
+        "logs": _logs,
+        "stats": _stats,
+        "exec": _exec,
+        "tunnel": _tunnel,
+    }
+    return {kind: _counted(engine, kind, handler) for kind, handler in handlers.items()}
+
+
+def _counted(
+    engine: Engine, kind: str, handler: Callable[[Engine, Channel], Awaitable[None]]
+) -> ChannelHandler:
+    counts = _active.setdefault(engine, Counter())
+
+    async def serve(channel: Channel) -> None:
+        counts[kind] += 1
+        try:
+            await handler(engine, channel)
+        finally:
+            counts[kind] -= 1
+
+    return serve
+
+
+# ---- arguments ------------------------------------------------------------------------------
+
+
+def _args(channel_or_args: Channel | dict[str, Any]) -> dict[str, Any]:
+    args = channel_or_args.args if isinstance(channel_or_args, Channel) else channel_or_args
+    if args is None:
+        return {}
+    if not isinstance(args, dict):
+        raise InvalidInput("stream arguments must be a JSON object")
+    return args
+
+
+def _get(args: dict[str, Any], name: str, kind: type[T], default: T) -> T:
+    value = _optional(args, name, kind)
+    return default if value is None else value
+
+
+def _optional(args: dict[str, Any], name: str, kind: type[T]) -> T | None:
+    value = args.get(name)
+    if value is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InvalidInput(f"argument {name!r} must be of type {kind.__name__}")
+    return value
+
+
+def _ref(args: dict[str, Any]) -> str:
+    ref = _get(args, "ref", str, "")
+    if not ref:
+        raise InvalidInput("argument 'ref' (a container) is required")
+    return ref
+
+
+def _since(args: dict[str, Any]) -> float | None:
+    if args.get("since") == "now":
+        return time.time()
+    return _optional(args, "since", float)
+
+
+def _cmd(args: dict[str, Any]) -> list[str]:
+    cmd = args.get("cmd")
+    if not isinstance(cmd, list) or not cmd or not all(isinstance(a, str) for a in cmd):
+        raise InvalidInput("argument 'cmd' must be a non-empty list of strings")
+    return cmd
+
+
+def _env(args: dict[str, Any]) -> dict[str, str] | None:
+    env = args.get("env")
+    if env is None:
+        return None
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise InvalidInput("argument 'env' must map names to strings")
+    return env
+
+
+# ---- logs and stats -------------------------------------------------------------------------
+
+
+async def _logs(engine: Engine, channel: Channel) -> None:
+    args = _args(channel)
+    ref = _ref(args)
+    since = _since(args)
+    await engine.get_summary(ref)
+    await channel.send(READY, CONTROL)
+    chunks = engine.logs(
+        ref,
+        stdout=_get(args, "stdout", bool, True),
+        stderr=_get(args, "stderr", bool, True),
+        tail=_optional(args, "tail", int),
+        since=since,
+        until=_optional(args, "until", float),
+        timestamps=_get(args, "timestamps", bool, False),
+        follow=_get(args, "follow", bool, False),
+    )
+
+    async def pump() -> None:
+        async with _closing(chunks) as stream:
+            async for chunk in stream:
+                await channel.send(chunk.data, STDERR if chunk.stream == "stderr" else STDOUT)
+
+    await first_of(pump(), _until_closed(channel))
+
+
+async def _stats(engine: Engine, channel: Channel) -> None:
+    ref = _ref(_args(channel))
+    summary = await engine.get_summary(ref)
+    if summary.state != "running":
+        raise Conflict(f"container {ref} is not running ({summary.state})")
+    await channel.send(READY, CONTROL)
+
+    await first_of(_pump_stats(engine, ref, channel), _until_closed(channel))
+
+
+async def _pump_stats(engine: Engine, ref: str, channel: Channel) -> None:
+    # The engine ends a stats stream with an empty sample when the container stops, and
+    # also sends one just after a start: follow again while the container still runs.
+    empty = 0
+    while empty < _STATS_RETRIES:
+        empty += 1
+        async with _closing(engine.stats(ref)) as samples:
+            async for sample in samples:
+                empty = 0
+                await channel.send(control(dataclasses.asdict(sample)), PLAIN)
+        if (await engine.get_summary(ref)).state != "running":
+            return
+        await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def _closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close the engine stream (and so its connection) however the consumer stops."""
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _until_closed(channel: Channel) -> None:
+    """Returns when the coordinator closes the channel (it sends nothing on this kind)."""
+    while await channel.receive() is not None:
+        pass
+
+
+# ---- exec -----------------------------------------------------------------------------------
+
+
+async def _command(engine: Engine, args: dict[str, Any]) -> dict[str, Any]:
+    text = _get(args, "command", str, "")
+    if not text.strip() or len(text) > MAX_COMMAND:
+        raise InvalidInput(f"a command is 1 to {MAX_COMMAND} characters of text")
+    timeout = _get(args, "timeout", float, COMMAND_TIMEOUT)
+    if not 0 < timeout <= 3600:
+        raise InvalidInput("timeout must be between 0 and 3600 seconds")
+    # The documented LittleWings behaviour: the text is ONE argument of sh in the container.
+    result = await engine.exec_run(_ref(args), ["sh", "-c", text], timeout=timeout)
+    return {
+        "exit_code": result.exit_code,
+        "stdout": result.stdout.decode(errors="replace"),
+        "stderr": result.stderr.decode(errors="replace"),
+        "timed_out": result.timed_out,
+    }
+
+
+async def _exec(engine: Engine, channel: Channel) -> None:
+    args = _args(channel)
+    tty = _get(args, "tty", bool, True)
+    rows, cols = _optional(args, "rows", int), _optional(args, "cols", int)
+    session = await engine.exec_interactive(
+        _ref(args),
+        _cmd(args),
+        tty=tty,
+        env=_env(args),
+        workdir=_optional(args, "workdir", str),
+        user=_optional(args, "user", str),
+        size=(rows, cols) if rows and cols else None,
+    )
+    async with session:
+        await channel.send(control({"type": "started", "exec_id": session.id}), CONTROL)
+        await first_of(_exec_output(session, channel), _exec_input(session, channel, tty))
+
+
+async def _exec_output(session: ExecSession, channel: Channel) -> None:
+    while (chunk := await session.read_chunk()) is not None:
+        await channel.send(chunk.data, STDERR if chunk.stream == "stderr" else STDOUT)
+    code = await _exit_code(session)
+    await channel.send(control({"type": "exit", "exit_code": code}), CONTROL)
+
+
+async def _exit_code(session: ExecSession) -> int | None:
+    """The engine records the exit code just after the output ends: poll briefly."""
+    for _ in range(int(_EXIT_GRACE / 0.02)):
+        code = await session.exit_code()
+        if code is not None:
+            return code
+        await asyncio.sleep(0.02)
+    return await session.exit_code()
+
+
+async def _exec_input(session: ExecSession, channel: Channel, tty: bool) -> None:
+    stdin_open = True
+    while (item := await channel.receive()) is not None:
+        stream, data = item
+        if stream != CONTROL:
+            if stdin_open and data:
+                await session.write(data)
+            continue
+        message = parse_control(data)
+        if message["type"] == "eof" and stdin_open:
+            stdin_open = False
+            await session.close_stdin()
+        elif message["type"] == "resize" and tty:
+            await session.resize(_size(message, "rows"), _size(message, "cols"))
+
+
+def _size(message: dict[str, Any], name: str) -> int:
+    value = message.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000:
+        raise InvalidInput(f"resize needs {name} between 1 and 10000")
+    return value
+
+
+# ---- the Docker API tunnel ------------------------------------------------------------------
+
+
+async def _tunnel(engine: Engine, channel: Channel) -> None:
+    reader, writer = await engine.open_raw()
+    try:
+        await channel.send(READY, CONTROL)
+        await _relay(channel, reader, writer)
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError as exc:
+            # The engine may have closed first; there is nothing left to lose.
+            log.debug("tunnel.engine_close", error=str(exc))
+
+
+async def _relay(
+    channel: Channel, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Copy both ways until both sides sent EOF, or the coordinator closed the channel."""
+    client_eof = asyncio.Event()
+    up = asyncio.create_task(_to_engine(channel, writer, client_eof))
+    down = asyncio.create_task(_from_engine(channel, reader))
+    eof = asyncio.create_task(client_eof.wait())
+    try:
+        await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        if not up.done():
+            down.result()
+            # The engine said all it had to say; the client may still be sending.
+            await asyncio.wait({up, eof}, return_when=asyncio.FIRST_COMPLETED)
+        if up.done():
+            up.result()  # the channel closed (the client went away), or a bad frame
+    finally:
+        for task in (up, down, eof):
+            task.cancel()
+        await asyncio.gather(up, down, eof, return_exceptions=True)
+
+
+async def _to_engine(
+    channel: Channel, writer: asyncio.StreamWriter, client_eof: asyncio.Event
+) -> None:
+    """Copy the client's bytes to the engine until the channel closes."""
+    while (item := await channel.receive()) is not None:
+        stream, data = item
+        if stream == CONTROL:
+            if parse_control(data)["type"] == "eof" and not client_eof.is_set():
+                client_eof.set()
+                if writer.can_write_eof():
+                    writer.write_eof()
+        elif not client_eof.is_set():
+            writer.write(data)
+            await writer.drain()
+
+
+async def _from_engine(channel: Channel, reader: asyncio.StreamReader) -> None:
+    while data := await reader.read(_READ_SIZE):
+        await channel.send(data, PLAIN)
+    await channel.send(EOF, CONTROL)

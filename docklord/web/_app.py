@@ -37,6 +37,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _identity,
         _littlewings,
         _ops,
+        _resources,
         _streams,
         _tunnel,
     )
@@ -54,6 +55,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _api,
         _identity,
         _containers,
+        _resources,
         _container_streams,
         _streams,
         _tunnel,

@@ -1,7 +1,385 @@
+"""Identity administration: users, API tokens, the audit log, node registration and revocation.
+
+Every change is written to the audit log (success or failure) with its parameters, never with a
+secret. Secrets (a user's password, an API token, a node's secret, an enrollment token) appear
+exactly once: in the answer to the request that created them.
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import secrets
+import shlex
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from docklord.errors import Conflict, DocklordError, InvalidInput, NotFound, PermissionDenied
+from docklord.store import ApiToken, AuditEntry
+from docklord.web._api import MIN_PASSWORD, user_json
+from docklord.web._audit import audit
+from docklord.web._auth import Principal, Role, auth_state, require, require_node
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(prefix="/api/v1")
+
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Account = Annotated[Principal, Depends(require(Role.VIEWER, user=True))]
+NodeAdmin = Annotated[Principal, Depends(require_node(Role.ADMIN))]
+
+NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+Username = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+]
+Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD, max_length=1000)]
+RoleName = Literal["admin", "operator", "viewer"]
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
+
+#: The longest an API token may live, and an enrollment token.
+MAX_TOKEN_LIFETIME = 10 * 365 * 86400
+MAX_ENROLL_TTL = 30 * 86400
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewUser(_Body):
+    """``POST /api/v1/users``."""
+
+    username: Username
+    password: Password = Field(repr=False)
+    role: RoleName = "viewer"
+    node_grants: list[NodeId] | None = Field(default=None, max_length=1000)
+
+
+class UserChange(_Body):
+    """``PATCH /api/v1/users/{id}``: only the fields given change (``node_grants: null`` means
+    every node)."""
+
+    role: RoleName | None = None
+    node_grants: list[NodeId] | None = Field(default=None, max_length=1000)
+    disabled: bool | None = None
+    password: Password | None = Field(default=None, repr=False)
+
+
+class NewToken(_Body):
+    """``POST /api/v1/tokens``: ``expires_at`` or ``expires_in`` (seconds), or neither."""
+
+    name: str = Field(min_length=1, max_length=100)
+    role_scope: RoleName | None = None
+    expires_at: AwareDatetime | None = None
+    expires_in: int | None = Field(default=None, ge=60, le=MAX_TOKEN_LIFETIME)
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> NewToken:
+        if self.expires_at is not None and self.expires_in is not None:
+            raise ValueError("give expires_at or expires_in, not both")
+        return self
+
+
+class NodeRegistration(_Body):
+    """``POST /api/v1/nodes``: pre-register a node with a secret, or invite it with a token."""
+
+    mode: Literal["secret", "token"]
+    node_id: NodeId | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
+    enroll_ttl: int = Field(default=86400, ge=60, le=MAX_ENROLL_TTL)
+
+
+@asynccontextmanager
+async def _audited(
+    request: Request,
+    principal: Principal,
+    action: str,
+    *,
+    node: str | None = None,
+    target: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> AsyncIterator[None]:
+    """Run an action and audit it, whether it succeeds or fails."""
+    try:
+        yield
+    except DocklordError as exc:
+        await audit(request, principal, action, node=node, target=target, params=params, error=exc)
+        raise
+    await audit(request, principal, action, node=node, target=target, params=params)
+
+
+def _revoke_sockets(request: Request, *keys: str, reason: str) -> None:
+    auth_state(request.app).sockets.revoke(*keys, reason=reason)
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+@router.get("/users")
+async def list_users(principal: Admin, request: Request) -> JSONResponse:
+    """Every user account."""
+    users = await request.app.state.coordinator.store.list_users()
+    return JSONResponse({"users": [user_json(u) for u in users]})
+
+
+@router.post("/users", status_code=201)
+async def create_user(body: NewUser, principal: Admin, request: Request) -> JSONResponse:
+    """Create a user with a role and, optionally, grants limiting it to some nodes."""
+    params = {"role": body.role, "node_grants": body.node_grants}
+    async with _audited(request, principal, "user.create", target=body.username, params=params):
+        user = await request.app.state.coordinator.store.create_user(
+            body.username, body.password, body.role, body.node_grants
+        )
+    return JSONResponse(user_json(user), 201)
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: int, principal: Admin, request: Request) -> JSONResponse:
+    """One user account."""
+    return JSONResponse(user_json(await request.app.state.coordinator.store.get_user(user_id)))
+
+
+@router.patch("/users/{user_id}")
+async def update_user(
+    user_id: int, body: UserChange, principal: Admin, request: Request
+) -> JSONResponse:
+    """Change a user's role, grants, password or disabled flag.
+
+    The user's live streams are closed (they reconnect with the new rights); a new password or
+    disabling the account also ends the user's sessions.
+    """
+    given = body.model_fields_set
+    if not given:
+        raise InvalidInput("nothing to change: give role, node_grants, disabled or password")
+    params: dict[str, Any] = {k: getattr(body, k) for k in given if k != "password"}
+    if "password" in given:
+        params["password_reset"] = True
+    store = request.app.state.coordinator.store
+    async with _audited(request, principal, "user.update", target=str(user_id), params=params):
+        # node_grants only when given: an explicit null means "every node".
+        user = await store.update_user(user_id, **{k: getattr(body, k) for k in given})
+        if body.password is not None or body.disabled:
+            await store.delete_user_sessions(user_id)
+    _revoke_sockets(request, f"user:{user_id}", reason="the user account changed")
+    return JSONResponse(user_json(user))
+
+
+@router.delete("/users/{user_id}", status_code=204)
+async def delete_user(user_id: int, principal: Admin, request: Request) -> Response:
+    """Delete a user with its tokens and sessions (not yourself, not the last admin)."""
+    async with _audited(request, principal, "user.delete", target=str(user_id)):
+        if user_id == principal.user_id:
+            raise Conflict("you cannot delete your own account")
+        await request.app.state.coordinator.store.delete_user(user_id)
+    _revoke_sockets(request, f"user:{user_id}", reason="the user was deleted")
+    return Response(status_code=204)
+
+
+# ---- API tokens -----------------------------------------------------------------------------
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    """An API token as the API shows it: never the token itself (only its first characters)."""
+    return {
+        "id": token.id,
+        "user_id": token.user_id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "role_scope": None if token.role_scope is None else str(token.role_scope),
+        "expires_at": _iso(token.expires_at),
+        "last_used_at": _iso(token.last_used_at),
+        "revoked_at": _iso(token.revoked_at),
+        "created_at": _iso(token.created_at),
+        "active": token.is_active(datetime.now(UTC)),
+    }
+
+
+@router.get("/tokens")
+async def list_tokens(
+    principal: Account,
+    request: Request,
+    all_users: Annotated[bool, Query(alias="all", description="every user's (admin)")] = False,
+) -> JSONResponse:
+    """Your API tokens (revoked and expired ones included); ``?all=true``: everyone's (admin)."""
+    if all_users and principal.role < Role.ADMIN:
+        raise PermissionDenied("all=true needs the admin role")
+    owner = None if all_users else principal.user_id
+    tokens = await request.app.state.coordinator.store.list_tokens(owner)
+    return JSONResponse({"tokens": [token_json(t) for t in tokens]})
+
+
+@router.post("/tokens", status_code=201)
+async def create_token(body: NewToken, principal: Account, request: Request) -> JSONResponse:
+    """Create an API token for yourself; the answer holds the token, shown this once.
+
+    ``role_scope`` may narrow your role, never widen it; a token made with a scoped token is
+    scoped at most as that one.
+    """
+    scope: str | None = body.role_scope
+    if scope is not None and Role.parse(scope) > principal.role:
+        raise InvalidInput(f"role_scope {scope} is above your role ({principal.role.label})")
+    if scope is None and principal.token_id is not None:
+        scope = principal.role.label
+    expires = body.expires_at
+    if body.expires_in is not None:
+        expires = datetime.now(UTC) + timedelta(seconds=body.expires_in)
+    params = {"role_scope": scope, "expires_at": _iso(expires)}
+    async with _audited(request, principal, "token.create", target=body.name, params=params):
+        token, plaintext = await request.app.state.coordinator.store.create_token(
+            principal.user_id, body.name, scope, expires
+        )
+    return JSONResponse({"token": plaintext, **token_json(token)}, 201)
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+async def revoke_token(token_id: int, principal: Account, request: Request) -> Response:
+    """Revoke one of your tokens (an admin: anyone's); streams using it close at once."""
+    store = request.app.state.coordinator.store
+    async with _audited(request, principal, "token.revoke", target=str(token_id)):
+        token = await store.get_token(token_id)
+        if token.user_id != principal.user_id and principal.role < Role.ADMIN:
+            raise NotFound(f"no API token with id {token_id}")
+        await store.revoke_token(token_id)
+    _revoke_sockets(request, f"token:{token_id}", reason="token revoked")
+    return Response(status_code=204)
+
+
+# ---- audit ----------------------------------------------------------------------------------
+
+
+def entry_json(entry: AuditEntry) -> dict[str, Any]:
+    """One audit entry as the API shows it."""
+    return {
+        "id": entry.id,
+        "time": entry.time.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "node": entry.target_node,
+        "target": entry.target,
+        "params": entry.params,
+        "result": entry.result,
+        "source_addr": entry.source_addr,
+    }
+
+
+@router.get("/audit")
+async def list_audit(
+    principal: Admin,
+    request: Request,
+    actor: Annotated[str | None, Query(max_length=255)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    node: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[datetime | None, Query(description="ISO 8601; UTC if no zone")] = None,
+    until: Annotated[datetime | None, Query(description="ISO 8601; UTC if no zone")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> JSONResponse:
+    """The audit log, newest first; page with ``before_id=<next_before_id>``."""
+    entries = await request.app.state.coordinator.store.list_audit(
+        actor=actor,
+        action=action,
+        target_node=node,
+        since=_aware(since),
+        until=_aware(until),
+        limit=limit,
+        before_id=before_id,
+    )
+    more = len(entries) == limit
+    return JSONResponse(
+        {
+            "entries": [entry_json(e) for e in entries],
+            "next_before_id": entries[-1].id if more and entries else None,
+        }
+    )
+
+
+# ---- nodes ----------------------------------------------------------------------------------
+
+
+@router.post("/nodes", status_code=201)
+async def register_node(body: NodeRegistration, principal: Admin, request: Request) -> JSONResponse:
+    """Pre-register a node: with a secret (``mode: secret``) or a one-time enrollment token
+    (``mode: token``). The answer holds the secret or token (shown this once) and the command
+    to start the node with.
+    """
+    node_id = body.node_id or secrets.token_hex(8)
+    params = {"mode": body.mode, "name": body.name, "labels": body.labels}
+    async with _audited(
+        request, principal, "node.preregister", node=node_id, target=body.name, params=params
+    ):
+        answer = await _preregister(request, principal, body, node_id)
+    url = _link_url(request)
+    return JSONResponse(
+        {
+            "node_id": node_id,
+            "mode": body.mode,
+            **answer,
+            "coordinator": url,
+            "command": _node_command(url, node_id, answer),
+        },
+        201,
+    )
+
+
+async def _preregister(
+    request: Request, principal: Principal, body: NodeRegistration, node_id: str
+) -> dict[str, Any]:
+    auth = request.app.state.coordinator.auth
+    if body.mode == "secret":
+        _, password = await auth.register(node_id, name=body.name, labels=body.labels)
+        return {"password": password}
+    _, enrollment, token = await auth.invite(
+        node_id,
+        ttl=timedelta(seconds=body.enroll_ttl),
+        created_by=principal.user_id,
+        name=body.name,
+        labels=body.labels,
+    )
+    return {"enroll_token": token, "expires_at": enrollment.expires_at.isoformat()}
+
+
+def _node_command(url: str, node_id: str, answer: dict[str, Any]) -> str:
+    """The line to paste on the node's host; the secret goes in the environment, so that it
+    does not show in the process list."""
+    flags = [f"--coordinator={url}"]
+    if "password" in answer:
+        env = f"DOCKLORD_PASSWORD={shlex.quote(answer['password'])}"
+        flags.append(f"--node-id={node_id}")
+    else:
+        env = f"DOCKLORD_ENROLL_TOKEN={shlex.quote(answer['enroll_token'])}"
+    return f"{env} docklord node " + " ".join(shlex.quote(f) for f in flags)
+
+
+@router.delete("/nodes/{node}")
+async def revoke_node(node: str, principal: NodeAdmin, request: Request) -> JSONResponse:
+    """Revoke a node: its live link closes at once and it is refused from then on.
+
+    A node invited with an enrollment token that it has not used yet has the token withdrawn.
+    """
+    coordinator = request.app.state.coordinator
+    async with _audited(request, principal, "node.revoke", node=node):
+        outcome = await coordinator.auth.revoke(node)
+    await coordinator.links.disconnect(node)
+    coordinator.fleet.forget(node)
+    _revoke_sockets(request, f"node:{node}", reason="node revoked")
+    return JSONResponse({"node_id": node, "status": outcome})
+
+
+def _link_url(request: Request) -> str:
+    scheme = "wss" if request.url.scheme == "https" else "ws"
+    return f"{scheme}://{request.url.netloc}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -13,7 +13,7 @@ from docklord._aio import first_of
 from docklord.coordinator import Subscriber
 from docklord.errors import DocklordError, InvalidInput, PermissionDenied, Unauthenticated
 from docklord.link import StarletteWebSocketTransport
-from docklord.web._auth import Principal, Role, authenticate
+from docklord.web._auth import Principal, Role, authenticate, live_socket, websocket_policy
 
 __all__ = ["close_for", "pump_subscriber", "router"]
 
@@ -60,6 +60,7 @@ def parse_since(raw: str | None) -> dict[str, int] | None:
 
 
 @router.websocket("/api/v1/events/ws")
+@websocket_policy(Role.VIEWER)
 async def events_ws(ws: WebSocket) -> None:
     """Fleet events: a snapshot (unless resuming), then every change, in order per node."""
     try:
@@ -73,9 +74,10 @@ async def events_ws(ws: WebSocket) -> None:
     sub = Subscriber(principal.nodes)
     first = fleet.subscribe(sub, since)
     try:
-        if first is not None:
-            await ws.send_text(json.dumps(first))
-        await pump_subscriber(ws, sub, lambda m: m)
+        async with live_socket(ws, principal):
+            if first is not None:
+                await ws.send_text(json.dumps(first))
+            await pump_subscriber(ws, sub, lambda m: m)
     finally:
         fleet.unsubscribe(sub)
 

@@ -1,0 +1,148 @@
+"""Slowing down password guessing: per account and per source address, never by sleeping.
+
+Each failed sign-in is a strike against the account name and one against the client address.
+Past a free allowance the key is locked for a delay that doubles with every further strike
+(1 s, 2 s, 4 s ... up to 15 minutes); while locked, attempts are answered ``429`` with
+``Retry-After`` at once, without checking the password (so guessing also costs no CPU). A
+success clears the account's strikes. Strikes are forgotten after 15 quiet minutes.
+
+A strike is counted *before* the password is checked (``attempt``) and taken back on success
+(``succeeded``), so a burst of parallel guesses is throttled as surely as a sequence; a failure
+(``failed``) starts the lock when the answer is known.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from docklord.errors import Unauthenticated
+
+__all__ = ["LoginThrottle", "TooManyAttempts"]
+
+
+class TooManyAttempts(Unauthenticated):
+    """Too many failed attempts for this account or address; retry after ``retry_after`` s."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"too many failed attempts; try again in {self.retry_after} s",
+            details={"retry_after": self.retry_after},
+        )
+
+
+@dataclass
+class _Strikes:
+    count: int = 0
+    last: float = 0.0
+    locked_until: float = 0.0
+
+
+class LoginThrottle:
+    """Counts failed attempts per key (``user:<name>``, ``node:<id>``, ``addr:<ip>``).
+
+    Args:
+        clock: monotonic seconds (tests pass a fake).
+        free: failures allowed per account before the first lock.
+        free_address: failures allowed per address (several users may share one).
+        base_delay: the first lock, in seconds; each further failure doubles it.
+        max_delay: the longest lock.
+        forget_after: seconds without a failure after which a key starts afresh.
+        max_keys: how many keys are kept at most (the oldest quiet ones go first).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        free: int = 5,
+        free_address: int = 20,
+        base_delay: float = 1.0,
+        max_delay: float = 900.0,
+        forget_after: float = 900.0,
+        max_keys: int = 100_000,
+    ) -> None:
+        self._clock = clock
+        self._free = free
+        self._free_address = free_address
+        self._base = base_delay
+        self._max = max_delay
+        self._forget = forget_after
+        self._max_keys = max_keys
+        self._strikes: dict[str, _Strikes] = {}
+
+    def retry_after(self, keys: Iterable[str]) -> float:
+        """Seconds until every key in ``keys`` may try again (0: now)."""
+        now = self._clock()
+        waits = [self._strikes[k].locked_until - now for k in keys if k in self._strikes]
+        return max([0.0, *waits])
+
+    def attempt(self, keys: Iterable[str]) -> None:
+        """Start an attempt: refuse it while locked, else count a strike for each key.
+
+        Raises:
+            TooManyAttempts: a key is locked.
+        """
+        keys = tuple(keys)
+        wait = self.retry_after(keys)
+        if wait > 0:
+            raise TooManyAttempts(wait)
+        now = self._clock()
+        for key in keys:
+            self._strike(key, now)
+        if len(self._strikes) > self._max_keys:
+            self._prune(now)
+
+    def failed(self, keys: Iterable[str]) -> None:
+        """The attempt failed: its strikes stand, and a lock runs from now (checking the
+        password took time)."""
+        now = self._clock()
+        for key in keys:
+            entry = self._strikes.get(key)
+            if entry is not None:
+                entry.last = max(entry.last, now)
+                entry.locked_until = self._lock_end(key, entry)
+
+    def succeeded(self, keys: Iterable[str]) -> None:
+        """The attempt succeeded: clear the account and take back the address's strike."""
+        for key in keys:
+            entry = self._strikes.get(key)
+            if entry is None:
+                continue
+            if key.startswith("addr:") and entry.count > 1:
+                entry.count -= 1
+                entry.locked_until = self._lock_end(key, entry)
+            else:
+                del self._strikes[key]
+
+    def _strike(self, key: str, now: float) -> None:
+        entry = self._strikes.setdefault(key, _Strikes())
+        if now - entry.last > self._forget:
+            entry.count = 0
+        entry.count += 1
+        entry.last = now
+        entry.locked_until = self._lock_end(key, entry)
+
+    def _lock_end(self, key: str, entry: _Strikes) -> float:
+        free = self._free_address if key.startswith("addr:") else self._free
+        if entry.count < free:
+            return 0.0
+        exponent = min(entry.count - free, 30)
+        return entry.last + min(self._max, self._base * 2.0**exponent)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, e in self._strikes.items() if now - e.last > self._forget]:
+            del self._strikes[key]
+        if len(self._strikes) > self._max_keys:
+            by_age = sorted(self._strikes, key=lambda k: self._strikes[k].last)
+            for key in by_age[: len(by_age) - self._max_keys // 2]:
+                del self._strikes[key]
+
+    def __len__(self) -> int:
+        return len(self._strikes)
