@@ -2,7 +2,8 @@
 
 ``GET /api/containers?node_id=ID&password=PW`` and the WebSocket
 ``/observe-containers?node_id=ID&password=PW``: node credentials act as an access key to that
-one node. The password is checked at the coordinator, once, and never logged.
+one node. The password is checked at the coordinator, once (failures are throttled like
+logins), and never logged; revoking the node closes its observers at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from docklord.coordinator import Subscriber
 from docklord.errors import DocklordError
+from docklord.web._auth import Role, authorize, live_socket
 from docklord.web._streams import close_for, pump_subscriber
 
 __all__ = ["router"]
@@ -26,7 +28,7 @@ router = APIRouter()
 async def node_containers(request: Request, node_id: str = "", password: str = "") -> JSONResponse:
     """That node's containers, from the live cache."""
     coordinator = request.app.state.coordinator
-    await coordinator.auth.check(node_id, password)
+    await authorize(request, Role.VIEWER, node=node_id)
     coordinator.fleet.online_session(node_id)
     return JSONResponse({"node_id": node_id, "containers": _containers(coordinator, node_id)})
 
@@ -37,7 +39,7 @@ async def observe_containers(ws: WebSocket) -> None:
     coordinator = ws.app.state.coordinator
     node_id = ws.query_params.get("node_id", "")
     try:
-        await coordinator.auth.check(node_id, ws.query_params.get("password", ""))
+        principal = await authorize(ws, Role.VIEWER, node=node_id)
     except DocklordError as exc:
         await close_for(ws, exc)
         return
@@ -54,8 +56,9 @@ async def observe_containers(ws: WebSocket) -> None:
         return None
 
     try:
-        await ws.send_text(json.dumps(_listing(coordinator, node_id)))
-        await pump_subscriber(ws, sub, render)
+        async with live_socket(ws, principal):  # revoking the node closes the observer
+            await ws.send_text(json.dumps(_listing(coordinator, node_id)))
+            await pump_subscriber(ws, sub, render)
     finally:
         coordinator.fleet.unsubscribe(sub)
 

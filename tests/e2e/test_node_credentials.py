@@ -122,3 +122,27 @@ async def test_enroll_registration_refuses_unknown_nodes(
         assert "unknown node" in stranger.log()
     finally:
         coordinator.stop()
+
+
+async def test_revoking_a_node_closes_its_observers(
+    coordinator: CoordinatorProcess, start_node: NodeFactory
+) -> None:
+    node = start_node([coordinator.ws_url])
+    token = coordinator.login()
+    async with api(coordinator, token) as client:
+        await wait_online(client, node.node_id)
+        query = f"node_id={node.node_id}&password={node.password}"
+        url = f"ws://127.0.0.1:{coordinator.port}/observe-containers?{query}"
+        async with websockets.connect(url, max_size=2**24) as ws:
+            await asyncio.wait_for(ws.recv(), 5)
+            revoked = await client.delete(f"/api/v1/nodes/{node.node_id}")
+            assert revoked.status_code == 200, revoked.text
+            started = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert time.monotonic() - started < 1.0
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    async with httpx.AsyncClient(timeout=10) as anonymous:
+        again = await anonymous.get(f"{coordinator.url}/api/containers?{query}")
+    assert again.status_code == 401
