@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from docklord.engine._client import DEFAULT_DOCKER_HOST, MAX_API_VERSION, MIN_API_VERSION
 from docklord.engine._engine import Engine
+from docklord.engine._parse import human_duration
 from docklord.engine._session import ExecSession
 from docklord.engine._specs import RESTART_POLICIES, ContainerSpec, MountSpec, PortSpec
 from docklord.engine._types import (
@@ -55,4 +56,5 @@ __all__ = [
     "PullProgress",
     "StatsSample",
     "VolumeSummary",
+    "human_duration",
 ]

@@ -10,6 +10,7 @@ import structlog
 
 from docklord.engine import ContainerSummary, Engine, EngineEvent, EngineInfo
 from docklord.errors import EngineError, EngineUnavailable, NotFound
+from docklord.node._derive import derive_summary
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import engine_info_to_proto, summary_to_proto
 
@@ -145,8 +146,8 @@ class Watcher:
             return
         if event.action not in STATE_ACTIONS:
             return
-        summary: ContainerSummary | None = None
-        if event.action != "destroy":
+        summary = derive_summary(self.containers.get(event.actor_id), event)
+        if summary is None and event.action != "destroy":
             try:
                 summary = await self.engine.get_summary(event.actor_id)
             except NotFound:

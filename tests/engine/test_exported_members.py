@@ -34,6 +34,7 @@ def test_public_surface_is_pinned() -> None:
             "PullProgress",
             "StatsSample",
             "VolumeSummary",
+            "human_duration",
         ]
     )
     for name in docklord.engine.__all__:

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from docklord.engine import ContainerState, ContainerSummary, EngineEvent, human_duration
+
+__all__ = ["derive_summary"]
+
+
+def derive_summary(
+    previous: ContainerSummary | None, event: EngineEvent
+) -> ContainerSummary | None:
+    """The container after ``event``, when the event alone says what changed.
+
+    ``start``, ``die``, ``pause`` and ``unpause`` fully determine the new state, so the node
+    reports them without inspecting the container: an inspect right after such an event waits
+    for the engine to finish the operation (several milliseconds), which would be most of the
+    latency Docklord adds. Any other event, or a container not seen before, returns ``None``
+    and is inspected.
+    """
+    if previous is None:
+        return None
+    at = event.time_nano / 1e9 if event.time_nano else time.time()
+    if event.action == "start":
+        return dataclasses.replace(
+            previous,
+            state=ContainerState.RUNNING.value,
+            status=f"Up {human_duration(time.time() - at)}",
+            started_at=at,
+            exit_code=None,
+        )
+    if event.action == "die":
+        code = _exit_code(event)
+        if code is None:
+            return None
+        return dataclasses.replace(
+            previous,
+            state=ContainerState.EXITED.value,
+            status=f"Exited ({code}) {human_duration(time.time() - at)} ago",
+            finished_at=at,
+            exit_code=code,
+        )
+    if event.action in ("pause", "unpause") and previous.started_at is not None:
+        up = f"Up {human_duration(time.time() - previous.started_at)}"
+        paused = event.action == "pause"
+        return dataclasses.replace(
+            previous,
+            state=(ContainerState.PAUSED if paused else ContainerState.RUNNING).value,
+            status=f"{up} (Paused)" if paused else up,
+        )
+    return None
+
+
+def _exit_code(event: EngineEvent) -> int | None:
+    try:
+        return int(event.attributes["exitCode"])
+    except (KeyError, ValueError):
+        return None
