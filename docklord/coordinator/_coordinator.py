@@ -42,7 +42,7 @@ class Coordinator:
         *,
         announce: Callable[[str], None] = print,
         ping_interval: float = 2.0,
-        dead_after: float = 6.0,
+        dead_after: float = 5.0,
     ) -> None:
         self.config = config
         self.coordinator_id = secrets.token_hex(4)

@@ -33,7 +33,7 @@ class LinkManager:
         *,
         coordinator_id: str,
         ping_interval: float = 2.0,
-        dead_after: float = 6.0,
+        dead_after: float = 5.0,
         request_timeout: float = 30.0,
     ) -> None:
         self.fleet = fleet

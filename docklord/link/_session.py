@@ -92,7 +92,7 @@ class LinkSession:
         on_channel: ChannelHandler | None = None,
         on_message: MessageHandler | None = None,
         ping_interval: float = 2.0,
-        dead_after: float = 6.0,
+        dead_after: float = 5.0,
         default_timeout: float = 30.0,
         max_concurrent_requests: int = 256,
         dialer: bool = False,
@@ -243,7 +243,7 @@ class LinkSession:
 
         Raises:
             LinkClosed: the peer closed the link, it broke, or it was silent for
-                ``dead_after`` seconds (``no frame from <peer> for 6s``).
+                ``dead_after`` seconds (``no frame from <peer> for 5s``).
             Exception: whatever ``on_message`` raised (the link is closed first).
         """
         if self._state is SessionState.RUNNING:

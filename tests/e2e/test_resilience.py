@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from docklord.testing import CoordinatorProcess, eventually
+from docklord.testing import CoordinatorProcess, eventually, free_port
 
 from .conftest import NodeFactory
 from .test_fleet import api, wait_online
@@ -157,3 +157,13 @@ async def test_node_recovers_after_its_engine_restarts(
         await eventually(lambda: engine_state(True, after), timeout=20, what="view re-synced")
         rows = (await client.get(f"/api/v1/nodes/{node.node_id}/containers")).json()
         assert before not in {c["id"] for c in rows["containers"]}
+
+
+async def test_node_tries_each_coordinator_url_in_turn(
+    coordinator: CoordinatorProcess, start_node: NodeFactory
+) -> None:
+    dead = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
+    node = start_node([dead, coordinator.grpc_url])
+    async with api(coordinator, coordinator.login()) as client:
+        await wait_online(client, node.node_id)
+    assert "link down" in node.log() and dead in node.log()
