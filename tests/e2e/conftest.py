@@ -12,15 +12,24 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 import websockets
 from sqlalchemy import make_url
 
-from docklord.testing import TEST_LABEL, CoordinatorProcess, NodeProcess, unique_name
+from docklord.store import Store
+from docklord.testing import (
+    TEST_LABEL,
+    CoordinatorProcess,
+    NodeProcess,
+    eventually,
+    unique_name,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -292,3 +301,86 @@ def private_engine(
         engine.stop()
         engine.del_bridge()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def api(coordinator: CoordinatorProcess, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=coordinator.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+
+async def wait_online(client: httpx.AsyncClient, *node_ids: str) -> None:
+    async def online() -> bool:
+        nodes = (await client.get("/api/v1/nodes")).json()["nodes"]
+        status = {n["node_id"]: n["status"] for n in nodes}
+        return all(status.get(n) == "online" for n in node_ids)
+
+    await eventually(online, timeout=20, what=f"nodes {node_ids} online")
+
+
+@dataclass
+class Cluster:
+    """A coordinator and one node linked to it, for a whole test module."""
+
+    coordinator: CoordinatorProcess
+    node: NodeProcess
+    token: str
+
+    @property
+    def base(self) -> str:
+        return f"/api/v1/nodes/{self.node.node_id}"
+
+    database_url: str = ""
+
+    def store(self) -> Store:
+        """The coordinator's own database (to read the audit log, to add users)."""
+        sqlite = f"sqlite+aiosqlite:///{self.coordinator.workdir / 'data' / 'docklord.db'}"
+        return Store(self.database_url or sqlite)
+
+
+@contextmanager
+def running_cluster(root: Path, docker_host: str) -> Iterator[Cluster]:
+    """Start a coordinator (on the database under test) and a node under ``root``."""
+    with coordinator_database() as flags, _cluster(root, docker_host, flags) as cluster:
+        yield cluster
+
+
+@contextmanager
+def _cluster(root: Path, docker_host: str, flags: list[str]) -> Iterator[Cluster]:
+    coordinator = CoordinatorProcess(root / "coordinator", extra_args=flags)
+    coordinator.workdir.mkdir(parents=True)
+    coordinator.start()
+    (root / "node").mkdir()
+    node = NodeProcess(
+        [coordinator.ws_url],
+        unique_name("node"),
+        secrets.token_urlsafe(16),
+        docker_host=docker_host,
+        workdir=root / "node",
+    )
+    try:
+        coordinator.wait_ready()
+        node.start()
+        url = flags[0].split("=", 1)[1] if flags else ""
+        yield Cluster(coordinator, node, coordinator.login(), url)
+    finally:
+        node.stop()
+        coordinator.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, docker_host: str, busybox_image: str
+) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), docker_host) as started:
+        yield started
+
+
+@pytest.fixture
+async def client(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
+    proc = cluster.node.proc
+    assert proc is not None and proc.poll() is None, f"the node died:\n{cluster.node.log()}"
+    async with api(cluster.coordinator, cluster.token) as http:
+        http.timeout = httpx.Timeout(60)
+        await wait_online(http, cluster.node.node_id)
+        yield http

@@ -31,7 +31,7 @@ from docklord.testing import CoordinatorProcess, NodeProcess, eventually
 from docklord.web import create_app
 from docklord.web._auth import PUBLIC_ROUTES, Policy, policy_of, routes_of
 
-from .test_fleet import api, wait_online
+from .conftest import api, wait_online
 from .test_identity import make_token, make_user, start_coordinator
 
 pytestmark = pytest.mark.e2e

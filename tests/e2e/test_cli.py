@@ -16,7 +16,7 @@ import pytest
 
 from docklord.testing import CoordinatorProcess, eventually, free_port
 
-from .test_fleet import api, wait_online
+from .conftest import api, wait_online
 
 pytestmark = pytest.mark.e2e
 

@@ -10,90 +10,26 @@ import json
 import secrets
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from docklord.store import Store
 from docklord.testing import (
     TEST_LABEL,
-    CoordinatorProcess,
-    NodeProcess,
     eventually,
     free_port,
     unique_name,
 )
 
-from .test_fleet import api, wait_online
+from .conftest import Cluster, api
 
 pytestmark = pytest.mark.e2e
 
 BUSYBOX = "docklord-test/busybox:latest"
 MIB = 1024 * 1024
 HTTPD = "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www"
-
-
-@dataclass
-class Cluster:
-    """A coordinator and one node linked to it, for a whole test module."""
-
-    coordinator: CoordinatorProcess
-    node: NodeProcess
-    token: str
-
-    @property
-    def base(self) -> str:
-        return f"/api/v1/nodes/{self.node.node_id}"
-
-    def store(self) -> Store:
-        """The coordinator's own database (to read the audit log, to add users)."""
-        return Store(f"sqlite+aiosqlite:///{self.coordinator.workdir / 'data' / 'docklord.db'}")
-
-
-@contextmanager
-def running_cluster(root: Path, docker_host: str) -> Iterator[Cluster]:
-    """Start a coordinator and a node under ``root``; stop both afterwards."""
-    coordinator = CoordinatorProcess(root / "coordinator")
-    coordinator.workdir.mkdir(parents=True)
-    coordinator.start()
-    (root / "node").mkdir()
-    node = NodeProcess(
-        [coordinator.ws_url],
-        unique_name("node"),
-        secrets.token_urlsafe(16),
-        docker_host=docker_host,
-        workdir=root / "node",
-    )
-    try:
-        coordinator.wait_ready()
-        node.start()
-        yield Cluster(coordinator, node, coordinator.login())
-    finally:
-        node.stop()
-        coordinator.stop()
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, docker_host: str, busybox_image: str
-) -> Iterator[Cluster]:
-    with running_cluster(tmp_path_factory.mktemp("cluster"), docker_host) as started:
-        yield started
-
-
-@pytest.fixture
-async def client(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
-    proc = cluster.node.proc
-    assert proc is not None and proc.poll() is None, f"the node died:\n{cluster.node.log()}"
-    async with api(cluster.coordinator, cluster.token) as http:
-        http.timeout = httpx.Timeout(60)
-        await wait_online(http, cluster.node.node_id)
-        yield http
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from docklord.store import Store
 from docklord.testing import eventually
 
-from .test_fleet import api
+from .conftest import api
 from .test_logs_stats import StreamFleet, running_fleet
 
 pytestmark = pytest.mark.e2e

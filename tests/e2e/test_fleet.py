@@ -11,24 +11,9 @@ import pytest
 
 from docklord.testing import CoordinatorProcess, eventually
 
-from .conftest import EventStream, NodeFactory
+from .conftest import EventStream, NodeFactory, api, wait_online
 
 pytestmark = pytest.mark.e2e
-
-
-def api(coordinator: CoordinatorProcess, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=coordinator.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
-
-
-async def wait_online(client: httpx.AsyncClient, *node_ids: str) -> None:
-    async def online() -> bool:
-        nodes = (await client.get("/api/v1/nodes")).json()["nodes"]
-        status = {n["node_id"]: n["status"] for n in nodes}
-        return all(status.get(n) == "online" for n in node_ids)
-
-    await eventually(online, timeout=20, what=f"nodes {node_ids} online")
 
 
 def find(containers: list[dict[str, Any]], node_id: str, name: str) -> dict[str, Any] | None:

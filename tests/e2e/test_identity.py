@@ -18,7 +18,7 @@ import websockets
 from docklord.testing import CoordinatorProcess, eventually, unique_name
 from docklord.testing._processes import _env, _Process
 
-from .test_fleet import api, wait_online
+from .conftest import api, wait_online
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from docklord.testing import CoordinatorProcess, NodeProcess, eventually, unique_name
 
-from .test_fleet import api, wait_online
+from .conftest import api, wait_online
 
 pytestmark = pytest.mark.e2e
 

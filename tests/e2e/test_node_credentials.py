@@ -13,8 +13,7 @@ import websockets
 
 from docklord.testing import CoordinatorProcess, eventually
 
-from .conftest import NodeFactory
-from .test_fleet import api, wait_online
+from .conftest import NodeFactory, api, wait_online
 
 pytestmark = pytest.mark.e2e
 

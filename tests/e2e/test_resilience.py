@@ -11,8 +11,7 @@ import pytest
 
 from docklord.testing import CoordinatorProcess, eventually, free_port
 
-from .conftest import NodeFactory
-from .test_fleet import api, wait_online
+from .conftest import NodeFactory, api, wait_online
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import secrets
 import subprocess
 import tarfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +21,13 @@ import pytest
 
 from docklord.testing import TEST_LABEL, NodeProcess, eventually, unique_name
 
-from .test_containers import BUSYBOX, Cluster, error_of, running_cluster
-from .test_fleet import api, wait_online
+from .conftest import Cluster, wait_online
+from .test_containers import BUSYBOX, error_of
 
 pytestmark = pytest.mark.e2e
 
 PRUNE_LABEL = "docklord.test.prune"
 PROGRESS_KEYS = {"status", "id", "progress_current", "progress_total"}
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory, docker_host: str, busybox_image: str
-) -> Iterator[Cluster]:
-    with running_cluster(tmp_path_factory.mktemp("cluster"), docker_host) as started:
-        yield started
-
-
-@pytest.fixture
-async def client(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
-    proc = cluster.node.proc
-    assert proc is not None and proc.poll() is None, f"the node died:\n{cluster.node.log()}"
-    async with api(cluster.coordinator, cluster.token) as http:
-        http.timeout = httpx.Timeout(60)
-        await wait_online(http, cluster.node.node_id)
-        yield http
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import websockets
 
 from docklord.testing import CoordinatorProcess, NodeProcess
 
-from .test_fleet import api, wait_online
+from .conftest import api, wait_online
 from .test_identity import login, make_token, start_agent, start_coordinator
 
 pytestmark = pytest.mark.e2e
