@@ -18,7 +18,7 @@ import websockets
 from docklord.testing import CoordinatorProcess, eventually, unique_name
 from docklord.testing._processes import _env, _Process
 
-from .conftest import api, wait_online
+from .conftest import api, coordinator_database, wait_online
 
 pytestmark = pytest.mark.e2e
 
@@ -94,11 +94,14 @@ async def ws_close_code(url: str, headers: dict[str, str] | None = None, **kw: A
 
 @pytest.fixture(scope="module")
 def coord(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorProcess]:
-    proc = start_coordinator(tmp_path_factory.mktemp("identity"), registration="enroll")
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    with coordinator_database() as flags:
+        proc = start_coordinator(
+            tmp_path_factory.mktemp("identity"), registration="enroll", extra_args=flags
+        )
+        try:
+            yield proc
+        finally:
+            proc.stop()
         print(f"--- coordinator log ---\n{proc.log()[-20000:]}")
 
 
