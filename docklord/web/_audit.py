@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -9,7 +11,7 @@ from starlette.requests import HTTPConnection
 from docklord.errors import DocklordError
 from docklord.web._auth import Principal
 
-__all__ = ["audit"]
+__all__ = ["Audited", "audit", "audited"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,3 +41,44 @@ async def audit(
         result="ok" if error is None else f"error: {error.code}",
         source_addr=conn.client.host if conn.client else None,
     )
+
+
+@dataclasses.dataclass
+class Audited:
+    """The audit entry being written for one action; set ``target`` once it is known."""
+
+    target: str | None
+
+
+@asynccontextmanager
+async def audited(
+    request: HTTPConnection,
+    principal: Principal,
+    action: str,
+    *,
+    node: str | None = None,
+    target: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> AsyncIterator[Audited]:
+    """Run the block as one audited action: the entry records how it ended, then errors go on.
+
+    Args:
+        request: the request or WebSocket (for the store and the client address).
+        principal: who acts.
+        action: the audit action, e.g. ``container.start``.
+        node: the node acted on.
+        target: what is acted on, as far as known before the block runs.
+        params: the parameters of the action, without secrets.
+    """
+    entry = Audited(target)
+    try:
+        yield entry
+    except Exception as exc:
+        error = (
+            exc if isinstance(exc, DocklordError) else DocklordError(f"internal error ({exc!r})")
+        )
+        await audit(
+            request, principal, action, node=node, target=entry.target, params=params, error=error
+        )
+        raise
+    await audit(request, principal, action, node=node, target=entry.target, params=params)

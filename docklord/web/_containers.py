@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -20,14 +19,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from docklord.coordinator import container_json
 from docklord.engine import ContainerSummary, PortBinding
-from docklord.errors import DocklordError, NotFound, PermissionDenied
-from docklord.web._audit import audit
+from docklord.errors import NotFound, PermissionDenied
+from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require_node
 
 if TYPE_CHECKING:
     from docklord.coordinator import Coordinator
 
-__all__ = ["Audited", "audited", "coordinator_of", "router"]
+__all__ = ["coordinator_of", "router"]
 
 router = APIRouter(prefix="/api/v1/nodes/{node}/containers", tags=["containers"])
 
@@ -62,50 +61,6 @@ def coordinator_of(request: Request) -> Coordinator:
     """The coordinator serving this request."""
     coordinator: Coordinator = request.app.state.coordinator
     return coordinator
-
-
-# ---- audit --------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Audited:
-    """The audit entry being written for one action; set ``target`` once it is known."""
-
-    target: str | None
-
-
-@asynccontextmanager
-async def audited(
-    request: Request,
-    principal: Principal,
-    action: str,
-    *,
-    node: str,
-    target: str | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> AsyncIterator[Audited]:
-    """Run the block as one audited action: the entry records how it ended, then errors go on.
-
-    Args:
-        request: the HTTP request (for the store and the client address).
-        principal: who acts.
-        action: the audit action, e.g. ``container.start``.
-        node: the node acted on.
-        target: what is acted on, as far as known before the block runs.
-        params: the parameters of the action, without secrets.
-    """
-    entry = Audited(target)
-    try:
-        yield entry
-    except Exception as exc:
-        error = (
-            exc if isinstance(exc, DocklordError) else DocklordError(f"internal error ({exc!r})")
-        )
-        await audit(
-            request, principal, action, node=node, target=entry.target, params=params, error=error
-        )
-        raise
-    await audit(request, principal, action, node=node, target=entry.target, params=params)
 
 
 # ---- request bodies -----------------------------------------------------------------------

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import secrets
 import shlex
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -18,10 +16,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from docklord.errors import Conflict, DocklordError, InvalidInput, NotFound, PermissionDenied
+from docklord.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from docklord.store import ApiToken, AuditEntry
 from docklord.web._api import MIN_PASSWORD, user_json
-from docklord.web._audit import audit
+from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, auth_state, require, require_node
 
 __all__ = ["router"]
@@ -94,25 +92,6 @@ class NodeRegistration(_Body):
     enroll_ttl: int = Field(default=86400, ge=60, le=MAX_ENROLL_TTL)
 
 
-@asynccontextmanager
-async def _audited(
-    request: Request,
-    principal: Principal,
-    action: str,
-    *,
-    node: str | None = None,
-    target: str | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> AsyncIterator[None]:
-    """Run an action and audit it, whether it succeeds or fails."""
-    try:
-        yield
-    except DocklordError as exc:
-        await audit(request, principal, action, node=node, target=target, params=params, error=exc)
-        raise
-    await audit(request, principal, action, node=node, target=target, params=params)
-
-
 def _revoke_sockets(request: Request, *keys: str, reason: str) -> None:
     auth_state(request.app).sockets.revoke(*keys, reason=reason)
 
@@ -131,7 +110,7 @@ async def list_users(principal: Admin, request: Request) -> JSONResponse:
 async def create_user(body: NewUser, principal: Admin, request: Request) -> JSONResponse:
     """Create a user with a role and, optionally, grants limiting it to some nodes."""
     params = {"role": body.role, "node_grants": body.node_grants}
-    async with _audited(request, principal, "user.create", target=body.username, params=params):
+    async with audited(request, principal, "user.create", target=body.username, params=params):
         user = await request.app.state.coordinator.store.create_user(
             body.username, body.password, body.role, body.node_grants
         )
@@ -160,7 +139,7 @@ async def update_user(
     if "password" in given:
         params["password_reset"] = True
     store = request.app.state.coordinator.store
-    async with _audited(request, principal, "user.update", target=str(user_id), params=params):
+    async with audited(request, principal, "user.update", target=str(user_id), params=params):
         # node_grants only when given: an explicit null means "every node".
         user = await store.update_user(user_id, **{k: getattr(body, k) for k in given})
         if body.password is not None or body.disabled:
@@ -172,7 +151,7 @@ async def update_user(
 @router.delete("/users/{user_id}", status_code=204)
 async def delete_user(user_id: int, principal: Admin, request: Request) -> Response:
     """Delete a user with its tokens and sessions (not yourself, not the last admin)."""
-    async with _audited(request, principal, "user.delete", target=str(user_id)):
+    async with audited(request, principal, "user.delete", target=str(user_id)):
         if user_id == principal.user_id:
             raise Conflict("you cannot delete your own account")
         await request.app.state.coordinator.store.delete_user(user_id)
@@ -229,7 +208,7 @@ async def create_token(body: NewToken, principal: Account, request: Request) -> 
     if body.expires_in is not None:
         expires = datetime.now(UTC) + timedelta(seconds=body.expires_in)
     params = {"role_scope": scope, "expires_at": _iso(expires)}
-    async with _audited(request, principal, "token.create", target=body.name, params=params):
+    async with audited(request, principal, "token.create", target=body.name, params=params):
         token, plaintext = await request.app.state.coordinator.store.create_token(
             principal.user_id, body.name, scope, expires
         )
@@ -240,7 +219,7 @@ async def create_token(body: NewToken, principal: Account, request: Request) -> 
 async def revoke_token(token_id: int, principal: Account, request: Request) -> Response:
     """Revoke one of your tokens (an admin: anyone's); streams using it close at once."""
     store = request.app.state.coordinator.store
-    async with _audited(request, principal, "token.revoke", target=str(token_id)):
+    async with audited(request, principal, "token.revoke", target=str(token_id)):
         token = await store.get_token(token_id)
         if token.user_id != principal.user_id and principal.role < Role.ADMIN:
             raise NotFound(f"no API token with id {token_id}")
@@ -309,7 +288,7 @@ async def register_node(body: NodeRegistration, principal: Admin, request: Reque
     """
     node_id = body.node_id or secrets.token_hex(8)
     params = {"mode": body.mode, "name": body.name, "labels": body.labels}
-    async with _audited(
+    async with audited(
         request, principal, "node.preregister", node=node_id, target=body.name, params=params
     ):
         answer = await _preregister(request, principal, body, node_id)
@@ -362,7 +341,7 @@ async def revoke_node(node: str, principal: NodeAdmin, request: Request) -> JSON
     A node invited with an enrollment token that it has not used yet has the token withdrawn.
     """
     coordinator = request.app.state.coordinator
-    async with _audited(request, principal, "node.revoke", node=node):
+    async with audited(request, principal, "node.revoke", node=node):
         outcome = await coordinator.auth.revoke(node)
     await coordinator.links.disconnect(node)
     coordinator.fleet.forget(node)

@@ -20,14 +20,13 @@ from pydantic import Field
 from docklord.coordinator import iso
 from docklord.errors import DocklordError, LinkClosed, LinkError, NotFound
 from docklord.link import Channel
-from docklord.web._audit import audit
+from docklord.web._audit import audit, audited
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._containers import (
     IMAGE_PATTERN,
     NAME_PATTERN,
     Labels,
     StrictModel,
-    audited,
     coordinator_of,
 )
 
