@@ -5,11 +5,13 @@ from __future__ import annotations
 from docklord.testing._eventually import eventually
 from docklord.testing._names import TEST_LABEL, unique_name
 from docklord.testing._processes import CoordinatorProcess, NodeProcess, free_port
+from docklord.testing._simnode import SimulatedNode
 
 __all__ = [
     "TEST_LABEL",
     "CoordinatorProcess",
     "NodeProcess",
+    "SimulatedNode",
     "eventually",
     "free_port",
     "unique_name",

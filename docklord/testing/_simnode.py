@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from docklord import __version__
+from docklord.errors import HandshakeRejected
+from docklord.link import LinkSession, connect_websocket
+from docklord.protocol import PROTOCOL_VERSION
+from docklord.protocol import docklord_pb2 as pb
+
+__all__ = ["SimulatedNode"]
+
+
+class SimulatedNode:
+    """A node without an engine: it links like a real node and reports made-up containers.
+
+    For scale tests and benchmarks: thousands of them fit in one process. It answers the
+    handshake like :class:`docklord.node.NodeAgent`, sends a snapshot of ``containers`` running
+    containers, and sends one event per :meth:`emit` (a container pausing or resuming), stamped
+    with the time it was emitted so that a client can measure the latency end to end.
+    """
+
+    def __init__(self, url: str, node_id: str, password: str, *, containers: int = 50) -> None:
+        self.url = url
+        self.node_id = node_id
+        self.password = password
+        self.seq = int(time.time() * 1_000_000)
+        self.base_seq = self.seq
+        now = time.time()
+        self.containers = [
+            pb.ContainerSummary(
+                id=f"{node_id}-{i:04d}".ljust(64, "0"),
+                name=f"{node_id}-c{i}",
+                image="docklord-test/sim:latest",
+                state="running",
+                status="Up 1 second",
+                created=now,
+                started_at=now,
+            )
+            for i in range(containers)
+        ]
+        self.linked = asyncio.Event()
+        self._queue: asyncio.Queue[pb.Event] = asyncio.Queue()
+
+    def emit(self) -> None:
+        """Queue one event: a random container pauses (or resumes, if paused)."""
+        summary = random.choice(self.containers)  # noqa: S311 - not for security
+        paused = summary.state == "paused"
+        summary.state = "running" if paused else "paused"
+        self.seq += 1
+        event = pb.Event(
+            seq=self.seq,
+            type="container",
+            action="unpause" if paused else "pause",
+            actor_id=summary.id,
+            time_nano=time.time_ns(),
+        )
+        event.container.CopyFrom(summary)
+        self._queue.put_nowait(event)
+
+    async def run(self) -> None:
+        """Link, send the snapshot, then forward emitted events until cancelled."""
+        transport = await connect_websocket(self.url.rstrip("/") + "/api/v1/link")
+        hello = pb.Hello(
+            node_id=self.node_id,
+            proof=self.password,
+            agent_version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            hostname="simulated",
+            seq=self.seq,
+        )
+        await transport.send(pb.Envelope(hello=hello))
+        reply = await asyncio.wait_for(transport.receive(), 60)
+        if reply.WhichOneof("body") != "welcome":
+            await transport.close()
+            raise HandshakeRejected(f"simulated node {self.node_id} rejected: {reply}")
+        async with LinkSession(transport, name=self.node_id, dialer=True) as session:
+            snapshot = pb.Snapshot(base_seq=self.base_seq, seq=self.seq, containers=self.containers)
+            snapshot.engine.CopyFrom(pb.EngineStatus(available=True))
+            await session.send(pb.Envelope(snapshot=snapshot))
+            self.linked.set()
+            forward = asyncio.create_task(self._forward(session))
+            try:
+                await session.run()
+            finally:
+                forward.cancel()
+                await asyncio.gather(forward, return_exceptions=True)
+
+    async def _forward(self, session: LinkSession) -> None:
+        while True:
+            events = [await self._queue.get()]
+            while not self._queue.empty():
+                events.append(self._queue.get_nowait())
+            await session.send(pb.Envelope(events=pb.EventBatch(events=events)))
