@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from docklord.config import CoordinatorConfig
 from docklord.errors import ConfigError
-from docklord.link._grpc import tls_server_credentials
+from docklord.link import tls_server_credentials
 
 __all__ = [
     "CertificateFiles",

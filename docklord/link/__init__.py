@@ -10,13 +10,22 @@ The coordinator and the node use only this package's API; the transport librarie
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from docklord.link._channel import Channel, ChannelHandler, ChannelState
-from docklord.link._grpc import GrpcLinkServer, connect_grpc, tls_server_credentials
 from docklord.link._memory import memory_pair
 from docklord.link._requests import RequestHandler
 from docklord.link._session import LinkSession, MessageHandler, SessionState
 from docklord.link._transport import Transport
 from docklord.link._websocket import StarletteWebSocketTransport, connect_websocket
+
+if TYPE_CHECKING:
+    from docklord.link._grpc import GrpcLinkServer, connect_grpc, tls_server_credentials
+
+#: Imported on first use: grpc costs a node that links over WebSocket about 8 MB of memory.
+_LAZY = {name: "docklord.link._grpc" for name in ("GrpcLinkServer", "connect_grpc")}
+_LAZY["tls_server_credentials"] = "docklord.link._grpc"
 
 __all__ = [
     "Channel",
@@ -34,3 +43,10 @@ __all__ = [
     "memory_pair",
     "tls_server_credentials",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

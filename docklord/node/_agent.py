@@ -10,12 +10,13 @@ from pathlib import Path
 
 import structlog
 
+import docklord.link
 from docklord import __version__
 from docklord._aio import first_of
 from docklord.config import NodeConfig
 from docklord.engine import Engine
 from docklord.errors import ConfigError, HandshakeRejected, LinkClosed, LinkError
-from docklord.link import LinkSession, Transport, connect_grpc, connect_websocket
+from docklord.link import LinkSession, Transport, connect_websocket
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
 from docklord.node._operations import Operations
 from docklord.node._watcher import Watcher
@@ -137,7 +138,10 @@ class NodeAgent:
             if self.config.ca_file
             else None
         )
-        return await connect_grpc(target, tls=url.startswith("grpcs://"), root_certificates=roots)
+        # Looked up here: the gRPC library is loaded only by nodes that use it.
+        return await docklord.link.connect_grpc(
+            target, tls=url.startswith("grpcs://"), root_certificates=roots
+        )
 
     def _ssl(self, url: str) -> ssl.SSLContext | None:
         if not url.startswith("wss://"):
