@@ -30,7 +30,7 @@ class Kind(StrEnum):
 
 
 ConfigFile = Annotated[
-    str | None, typer.Option("--config", help="TOML file ([coordinator] / [node] tables).")
+    str | None, typer.Option("--config", help="TOML file (its coordinator or node table).")
 ]
 LogFormat = Annotated[str | None, typer.Option(help="Log format: console or json.")]
 LogLevel = Annotated[str | None, typer.Option(help="debug, info, warning or error.")]
@@ -61,12 +61,12 @@ def root(
 
 @app.command()
 def coordinator(
-    host: Annotated[str | None, typer.Option(help="Address to bind.  [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP port.  [default: 3000]")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind. (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port. (default 3000)")] = None,
     grpc_port: Annotated[
-        int | None, typer.Option(help="gRPC node-link port; 0 disables.  [default: 50051]")
+        int | None, typer.Option(help="gRPC node-link port; 0 disables. (default 50051)")
     ] = None,
-    data_dir: Annotated[str | None, typer.Option(help="Data directory.  [default: ./data]")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Data directory. (default ./data)")] = None,
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL (postgresql+asyncpg://...).")
     ] = None,
@@ -100,7 +100,7 @@ def node(
     enroll_token: Annotated[str | None, typer.Option(help="One-time enrollment token.")] = None,
     docker_host: Annotated[str | None, typer.Option(help="Engine address (DOCKER_HOST).")] = None,
     state_dir: Annotated[
-        str | None, typer.Option(help="Where the identity is kept.  [default: ./node-state]")
+        str | None, typer.Option(help="Where the identity is kept. (default ./node-state)")
     ] = None,
     ca_file: Annotated[str | None, typer.Option(help="CA of the coordinator's TLS cert.")] = None,
     config: ConfigFile = None,
@@ -118,8 +118,8 @@ def node(
 
 @app.command()
 def up(
-    port: Annotated[int | None, typer.Option(help="HTTP port.  [default: 3000]")] = None,
-    data_dir: Annotated[str | None, typer.Option(help="Data directory.  [default: ./data]")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port. (default 3000)")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Data directory. (default ./data)")] = None,
     docker_host: Annotated[str | None, typer.Option(help="Engine address (DOCKER_HOST).")] = None,
     log_format: LogFormat = None,
     log_level: LogLevel = None,
