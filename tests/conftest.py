@@ -20,6 +20,7 @@ import pytest
 from docklord.testing import TEST_LABEL, free_port
 
 BUSYBOX = "docklord-test/busybox:latest"
+_USED_ENGINE: list[str] = []
 
 
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -37,6 +38,7 @@ def docker_host() -> str:
     probe = _docker("version", "--format", "{{.Server.Version}}", check=False)
     if probe.returncode != 0:
         pytest.fail(f"no Docker Engine answers at {host}: {probe.stderr.strip()}")
+    _USED_ENGINE.append(host)
     return host
 
 
@@ -106,5 +108,7 @@ def _remove_labelled() -> None:
 def _cleanup_engine_objects() -> Iterator[None]:
     """Removes everything labelled ``docklord.test=1`` after the session, even after failures."""
     yield
-    if os.environ.get("DOCKER_HOST") and shutil.which("docker"):
+    # Only a session that used the engine cleans it, so that a quick unit-test run does not
+    # remove what another session on the same engine is still using.
+    if _USED_ENGINE and shutil.which("docker"):
         _remove_labelled()
