@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -108,6 +110,30 @@ def _prepare_sqlite_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    _enable_wal(path)
+
+
+def _enable_wal(path: Path) -> None:
+    """Switches the file to WAL once; the mode is stored in the file.
+
+    The switch needs an exclusive lock. When several connections to a new file try it at once,
+    SQLite refuses all but one at once ("database is locked") instead of calling the busy
+    handler, so the switch is retried here, before any pooled connection exists. On a file
+    already in WAL mode it only reads the mode.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise ConfigError(f"cannot open the SQLite database {path}: {exc}") from None
+                time.sleep(0.02)
+    finally:
+        connection.close()
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, *, foreign_keys: bool) -> None:

@@ -2,11 +2,15 @@
 
 ``Store.open`` calls ``upgrade`` on every start. It is safe when several coordinators start at
 once: on PostgreSQL the upgrade holds an advisory lock, on SQLite the write lock
-(``BEGIN IMMEDIATE``), so the others wait and then find the schema current.
+(``BEGIN IMMEDIATE``), so the others wait and then find the schema current. Within one process
+upgrades also take turns, because Alembic keeps the running migration in a module global
+(``alembic.context``), which two interleaved upgrades would overwrite.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 
 from alembic import command
@@ -25,6 +29,18 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Our own name, so Docklord can share a PostgreSQL database with another Alembic project.
 VERSION_TABLE = "docklord_alembic_version"
 _PG_LOCK_KEY = 0x646F636B6C6F7264  # "docklord"
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turn() -> asyncio.Lock:
+    """The lock that makes this event loop's upgrades run one at a time."""
+    loop = asyncio.get_running_loop()
+    lock = _turns.get(loop)
+    if lock is None:
+        lock = _turns[loop] = asyncio.Lock()
+    return lock
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -69,7 +85,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             nowhere (SQLite), in which case nothing is committed.
     """
     write_engine = engine.execution_options(**{WRITE_OPTION: True})
-    async with write_engine.begin() as conn:
+    async with _turn(), write_engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         await conn.run_sync(upgrade_sync, revision)

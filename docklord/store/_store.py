@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import TracebackType
 
@@ -127,7 +128,8 @@ class Store(UsersMixin, TokensMixin, NodesMixin, AuditMixin):
     async def _start(self) -> None:
         if self._engine is not None:
             return
-        migrator = create_engine(self._url, for_migrations=True)
+        # Creating an SQLite engine may wait for the file's lock: not on the event loop.
+        migrator = await asyncio.to_thread(create_engine, self._url, for_migrations=True)
         try:
             await upgrade(migrator)
         except (SQLAlchemyError, OSError) as exc:
