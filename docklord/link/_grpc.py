@@ -65,16 +65,20 @@ async def connect_grpc(
         channel = grpc.aio.secure_channel(target, credentials, options=_OPTIONS)
     else:
         channel = grpc.aio.insecure_channel(target, options=_OPTIONS)
-    try:
-        await asyncio.wait_for(channel.channel_ready(), open_timeout)
-    except TimeoutError as exc:
-        await channel.close()
-        raise LinkClosed(f"cannot connect to {target} within {open_timeout}s") from exc
     call = channel.stream_stream(
         PATH,
         request_serializer=Envelope.SerializeToString,
         response_deserializer=Envelope.FromString,
-    )()
+    )(wait_for_ready=False)
+    # Without wait_for_ready the call fails as soon as the channel does (refused, or a TLS
+    # handshake that fails verification) and says why, instead of waiting out the timeout.
+    try:
+        await asyncio.wait_for(call.wait_for_connection(), open_timeout)
+    except (TimeoutError, grpc.aio.AioRpcError) as exc:
+        call.cancel()
+        await channel.close()
+        reason = f"not ready within {open_timeout}s" if isinstance(exc, TimeoutError) else None
+        raise LinkClosed(f"cannot connect to {target}: {reason or _rpc_error_text(exc)}") from exc
     transport = _GrpcClientTransport(channel, call, target)
     transport.start_pumps()
     return transport

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -167,6 +168,13 @@ async def test_the_server_closing_ends_the_client_run(connect: Connect) -> None:
     await eventually(no_server_sessions, what="the server session to end")
 
 
+async def test_grpc_refused_connection_fails_at_once() -> None:
+    started = time.monotonic()
+    with pytest.raises(LinkClosed, match=r"cannot connect to 127.0.0.1:\d+: UNAVAILABLE"):
+        await connect_grpc(f"127.0.0.1:{free_port()}", open_timeout=30)
+    assert time.monotonic() - started < 5
+
+
 async def test_websocket_refused_connection() -> None:
     with pytest.raises(LinkClosed, match=r"cannot connect to ws://127.0.0.1:\d+/api/v1/link"):
         await connect_websocket(f"ws://127.0.0.1:{free_port()}/api/v1/link", open_timeout=2)
@@ -204,9 +212,19 @@ async def test_websocket_server_transport_needs_an_accepted_socket() -> None:
         StarletteWebSocketTransport(websocket)
 
 
-async def test_grpc_unreachable_server() -> None:
-    with pytest.raises(LinkClosed, match=r"cannot connect to 127.0.0.1:\d+ within 0.3s"):
-        await connect_grpc(f"127.0.0.1:{free_port()}", open_timeout=0.3)
+async def test_grpc_server_that_never_answers_times_out() -> None:
+    # It accepts TCP connections and never speaks HTTP/2.
+    accepted: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda _r, w: accepted.append(w), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(LinkClosed, match=rf"cannot connect to 127.0.0.1:{port}: not ready"):
+            await connect_grpc(f"127.0.0.1:{port}", open_timeout=0.3)
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+        await server.wait_closed()
 
 
 async def test_grpc_transport_close_is_idempotent(grpc_target: str) -> None:
