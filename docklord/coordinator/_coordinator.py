@@ -73,6 +73,9 @@ class Coordinator:
         try:
             await check_tls(self.config)
             await self._bootstrap_admin()
+            for record in await self.store.list_nodes():
+                if record.revoked_at is None:
+                    self.fleet.know(record)
             if self.config.grpc_port:
                 self._grpc = GrpcLinkServer(
                     self.links.serve,

@@ -17,6 +17,7 @@ from docklord.errors import NodeOffline, NotFound
 from docklord.link import LinkSession
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import engine_info_from_proto, summary_from_proto
+from docklord.store import NodeRecord
 
 __all__ = ["Fleet", "NodeState", "NodeStatus", "Subscriber"]
 
@@ -44,6 +45,9 @@ class NodeState:
 
     node_id: str
     status: NodeStatus = NodeStatus.OFFLINE
+    #: The display name and labels an admin gave the node when registering it.
+    name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
     session: LinkSession | None = None
     connected_at: float | None = None
     last_seen: float | None = None
@@ -52,6 +56,8 @@ class NodeState:
     engine: EngineInfo | None = None
     engine_available: bool = False
     engine_message: str = ""
+    #: The engine version recorded at the last link, shown until the node links again.
+    recorded_engine_version: str = ""
     containers: dict[str, ContainerSummary] = field(default_factory=dict)
     base_seq: int = 0
     seq: int = 0
@@ -64,6 +70,8 @@ class NodeState:
             states[c.state] = states.get(c.state, 0) + 1
         return {
             "node_id": self.node_id,
+            "name": self.name,
+            "labels": self.labels,
             "status": self.status.value,
             "connected_at": iso(self.connected_at),
             "last_seen": iso(self.last_seen),
@@ -72,7 +80,9 @@ class NodeState:
             "engine": {
                 "available": self.engine_available,
                 "message": self.engine_message,
-                "version": self.engine.version if self.engine else None,
+                "version": self.engine.version
+                if self.engine
+                else self.recorded_engine_version or None,
                 "api_version": self.engine.api_version if self.engine else None,
                 "os": self.engine.os if self.engine else None,
                 "arch": self.engine.arch if self.engine else None,
@@ -135,6 +145,26 @@ class Fleet:
         state = self.nodes.get(node_id)
         if state is None:
             raise NotFound(f"no such node: {node_id}")
+        return state
+
+    def know(self, record: NodeRecord) -> NodeState:
+        """Add a registered node to the view (offline until it links); returns its state.
+
+        The coordinator does this at start for every node in the store, and when an admin
+        pre-registers one, so that a node that is not linked is listed as offline.
+        """
+        state = self.nodes.get(record.node_id)
+        if state is None:
+            state = self.nodes[record.node_id] = NodeState(record.node_id)
+            if record.last_seen_at is not None:
+                state.last_seen = record.last_seen_at.timestamp()
+            state.agent_version = record.agent_version or ""
+            state.hostname = record.hostname or ""
+            state.recorded_engine_version = record.engine_version or ""
+            self._broadcast(
+                record.node_id, {"kind": "node", "node_id": record.node_id, "status": "offline"}
+            )
+        state.name, state.labels = record.name or "", dict(record.labels)
         return state
 
     def online_session(self, node_id: str) -> LinkSession:

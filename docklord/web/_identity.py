@@ -310,7 +310,8 @@ async def _preregister(
 ) -> dict[str, Any]:
     auth = request.app.state.coordinator.auth
     if body.mode == "secret":
-        _, password = await auth.register(node_id, name=body.name, labels=body.labels)
+        record, password = await auth.register(node_id, name=body.name, labels=body.labels)
+        request.app.state.coordinator.fleet.know(record)
         return {"password": password}
     _, enrollment, token = await auth.invite(
         node_id,

@@ -334,7 +334,8 @@ async def test_node_credentials_open_the_documented_requests_for_their_node_only
     node_key = next(c for c in world.callers if c.is_node_key)
     async with httpx.AsyncClient(base_url=world.coordinator.url, timeout=10) as client:
         own = await client.get("/api/containers", params=node_key.params)
-        assert own.status_code == 404  # right key; its node never linked
+        # The right key; its node is registered but never linked, so it is offline.
+        assert own.status_code == 503 and own.json()["error"]["code"] == "node_offline"
         other = {**node_key.params, "node_id": world.target}
         assert (await client.get("/api/containers", params=other)).status_code == 401
     observe = Caller("other-node", 0, params={**node_key.params, "node_id": world.target})

@@ -501,6 +501,32 @@ async def test_pending_invitation_can_be_withdrawn(
     assert again.status_code == 409
 
 
+async def test_a_registered_node_is_listed_offline_until_it_links_even_after_a_restart(
+    coord: CoordinatorProcess, admin: httpx.AsyncClient
+) -> None:
+    body = {"mode": "secret", "name": "db-7", "labels": {"zone": "b"}}
+    node_id = (await admin.post("/api/v1/nodes", json=body)).json()["node_id"]
+
+    async def listed(client: httpx.AsyncClient) -> dict[str, Any]:
+        nodes = (await client.get("/api/v1/nodes")).json()["nodes"]
+        return next(n for n in nodes if n["node_id"] == node_id)  # type: ignore[no-any-return]
+
+    for view in (await listed(admin), (await admin.get(f"/api/v1/nodes/{node_id}")).json()):
+        assert view["status"] == "offline" and view["last_seen"] is None
+        assert (view["name"], view["labels"]) == ("db-7", {"zone": "b"})
+    offline = await admin.get(f"/api/v1/nodes/{node_id}/containers")
+    assert offline.status_code == 503 and "offline" in offline.json()["error"]["message"]
+
+    coord.kill()
+    coord.start()
+    coord.wait_ready()
+    async with api(coord, coord.login()) as again:
+        assert (await listed(again))["status"] == "offline"
+        assert (await again.delete(f"/api/v1/nodes/{node_id}")).status_code == 200
+        nodes = (await again.get("/api/v1/nodes")).json()["nodes"]
+        assert node_id not in {n["node_id"] for n in nodes}
+
+
 # ---- audit ----------------------------------------------------------------------------------
 
 
