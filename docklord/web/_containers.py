@@ -271,6 +271,11 @@ async def create_container(
         request, principal, "container.create", node=node, target=body.name,
         params=body.audit_params(),
     ) as entry:  # fmt: skip
+        if principal.role < Role.ADMIN and any(m.type == "bind" for m in body.mounts):
+            # A host path mounted into a container is root on that host.
+            raise PermissionDenied(
+                "bind mounts of host paths need the admin role; use a named volume"
+            )
         result = await coordinator.call(
             node, "containers.create", body.model_dump(exclude_none=True)
         )

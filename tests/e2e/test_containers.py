@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -399,3 +400,42 @@ async def test_viewer_sees_but_may_not_act(
         ):
             assert error_of(response, 403)["code"] == "forbidden"
     assert (await client.get(url)).json()["state"] == "created"
+
+
+async def test_bind_mounts_of_host_paths_are_for_admins_only(
+    client: httpx.AsyncClient, cluster: Cluster, cleanup: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "shared.txt").write_text("from the host\n")
+    bind = {"source": str(tmp_path), "target": "/host", "type": "bind", "read_only": True}
+    username, password = unique_name("operator"), secrets.token_urlsafe(12)
+    async with cluster.store() as store:
+        await store.create_user(username, password, "operator")
+    name = unique_name("c")
+    cleanup.append(name)
+    body = {"image": BUSYBOX, "name": name, "labels": {TEST_LABEL: "1"}, "mounts": [bind]}
+    async with api(cluster.coordinator, cluster.coordinator.login(username, password)) as op:
+        refused = error_of(await op.post(f"{cluster.base}/containers", json=body), 403)
+        assert refused["code"] == "forbidden" and "named volume" in refused["message"]
+        volume = {**bind, "source": unique_name("vol"), "type": "volume"}
+        cleanup.append(volume["source"])
+        as_volume = {**body, "mounts": [volume]}
+        assert (await op.post(f"{cluster.base}/containers", json=as_volume)).status_code == 201
+        assert (await op.delete(f"{cluster.base}/containers/{name}")).status_code == 204
+
+    audit = await client.get(
+        "/api/v1/audit", params={"actor": f"user:{username}", "action": "container.create"}
+    )
+    assert [e["result"] for e in audit.json()["entries"]] == ["ok", "error: forbidden"]
+
+    reads = {"cmd": ["cat", "/host/shared.txt"], "mounts": [bind], "start": True}
+    await create(client, cluster, cleanup, name=name, **reads)
+
+    async def printed() -> bool:
+        logs = await client.get(f"{cluster.base}/containers/{name}/logs")
+        return "from the host" in logs.text
+
+    await eventually(printed, what="the container read the host file")
+    mounts = (await client.get(f"{cluster.base}/containers/{name}")).json()["mounts"]
+    assert [(m["type"], m["source"], m["target"]) for m in mounts] == [
+        ("bind", str(tmp_path), "/host")
+    ]
