@@ -119,12 +119,16 @@ async def test_a_flooding_channel_does_not_delay_requests(link_pair: PairFactory
     channels = [await pair.dialer.open_channel("flood") for _ in producers]
     readers = [asyncio.create_task(drain(channel)) for channel in channels]
     await eventually(lambda: flowing(producers), what="the floods to flow")
-    worst = 0.0
-    for _ in range(50):
+    took: list[float] = []
+    for _ in range(51):
         started = time.monotonic()
         assert await pair.dialer.request("echo", 1) == 1
-        worst = max(worst, time.monotonic() - started)
-    assert worst < 0.1, f"a request took {worst * 1000:.1f} ms behind the flood"
+        took.append(time.monotonic() - started)
+    took.sort()
+    # The median says whether requests wait behind the floods; the worst only that none is
+    # stuck (a busy CI machine may pause any one of them).
+    assert took[25] < 0.05, f"the median request took {took[25] * 1000:.1f} ms behind the flood"
+    assert took[-1] < 1.0, f"a request took {took[-1] * 1000:.1f} ms behind the flood"
     assert all(producer.sent > 1_000_000 for producer in producers)
     for reader in readers:
         reader.cancel()
