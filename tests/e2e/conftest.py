@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,21 +70,49 @@ def _psql(url: str, sql: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@contextmanager
+def started_coordinator(
+    workdir: Path, *, extra_args: Sequence[str] = (), wait: bool = True, **kw: Any
+) -> Iterator[CoordinatorProcess]:
+    """A coordinator in ``workdir`` on the database under test; stopped afterwards.
+
+    Keyword arguments go to ``CoordinatorProcess``. With ``wait`` (the default) it is ready
+    (``/readyz`` over plain HTTP) when the block starts. The coordinator log is printed at the
+    end (pytest shows it only when the test failed).
+    """
+    with coordinator_database() as flags:
+        workdir.mkdir(parents=True, exist_ok=True)
+        proc = CoordinatorProcess(workdir, extra_args=[*flags, *extra_args], **kw)
+        proc.start()
+        try:
+            if wait:
+                proc.wait_ready()
+            yield proc
+        finally:
+            proc.stop()
+            print(f"--- coordinator log ---\n{proc.log()[-20000:]}")
+
+
+def database_url_of(coordinator: CoordinatorProcess) -> str | None:
+    """The ``--database-url`` a coordinator runs with, or ``None`` for SQLite in its data dir."""
+    for arg in coordinator.args:
+        if arg.startswith("--database-url="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def store_of(coordinator: CoordinatorProcess) -> Store:
+    """A ``Store`` on the coordinator's own database (to read the audit log, to add users)."""
+    sqlite = f"sqlite+aiosqlite:///{coordinator.workdir / 'data' / 'docklord.db'}"
+    return Store(database_url_of(coordinator) or sqlite)
+
+
 @pytest.fixture
 def coordinator(tmp_path: Path) -> Iterator[CoordinatorProcess]:
     """A running coordinator (open registration, WebSocket + gRPC links) on the database
     under test."""
-    with coordinator_database() as flags:
-        proc = CoordinatorProcess(tmp_path / "coordinator", extra_args=flags)
-        proc.workdir.mkdir(parents=True, exist_ok=True)
-        proc.start()
-        try:
-            proc.wait_ready()
-            yield proc
-        finally:
-            proc.stop()
-            # Shown by pytest only when the test failed.
-            print(f"--- coordinator log ---\n{proc.log()[-20000:]}")
+    with started_coordinator(tmp_path / "coordinator") as proc:
+        yield proc
 
 
 NodeFactory = Callable[..., NodeProcess]
@@ -330,12 +358,9 @@ class Cluster:
     def base(self) -> str:
         return f"/api/v1/nodes/{self.node.node_id}"
 
-    database_url: str = ""
-
     def store(self) -> Store:
         """The coordinator's own database (to read the audit log, to add users)."""
-        sqlite = f"sqlite+aiosqlite:///{self.coordinator.workdir / 'data' / 'docklord.db'}"
-        return Store(self.database_url or sqlite)
+        return store_of(self.coordinator)
 
 
 @contextmanager
@@ -361,8 +386,7 @@ def _cluster(root: Path, docker_host: str, flags: list[str]) -> Iterator[Cluster
     try:
         coordinator.wait_ready()
         node.start()
-        url = flags[0].split("=", 1)[1] if flags else ""
-        yield Cluster(coordinator, node, coordinator.login(), url)
+        yield Cluster(coordinator, node, coordinator.login())
     finally:
         node.stop()
         coordinator.stop()

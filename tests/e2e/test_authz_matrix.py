@@ -31,8 +31,8 @@ from docklord.testing import CoordinatorProcess, NodeProcess, eventually
 from docklord.web import create_app
 from docklord.web._auth import PUBLIC_ROUTES, Policy, policy_of, routes_of
 
-from .conftest import api, coordinator_database, wait_online
-from .test_identity import make_token, make_user, start_coordinator
+from .conftest import api, started_coordinator, wait_online
+from .test_identity import make_token, make_user
 
 pytestmark = pytest.mark.e2e
 
@@ -84,15 +84,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def coordinator_m(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorProcess]:
-    with coordinator_database() as flags:
-        proc = start_coordinator(
-            tmp_path_factory.mktemp("matrix"), registration="enroll", extra_args=flags
-        )
-        try:
-            yield proc
-        finally:
-            proc.stop()
-        print(f"--- coordinator log ---\n{proc.log()[-20000:]}")
+    with started_coordinator(tmp_path_factory.mktemp("matrix"), registration="enroll") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

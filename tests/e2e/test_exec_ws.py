@@ -12,10 +12,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.store import Store
 from docklord.testing import eventually
 
-from .conftest import api
+from .conftest import api, store_of
 from .test_logs_stats import StreamFleet, running_fleet
 
 pytestmark = pytest.mark.e2e
@@ -101,8 +100,7 @@ async def test_type_a_command_resize_and_get_the_exit_code(
     assert term.controls == [{"type": "exit", "exit_code": 7}]
     assert term.close_code == 1000
 
-    database = f"sqlite+aiosqlite:///{stream_fleet.coordinator.workdir / 'data' / 'docklord.db'}"
-    async with Store(database) as store:
+    async with store_of(stream_fleet.coordinator) as store:
         entries = await store.list_audit(action="container.exec_session")
     mine = [e for e in entries if e.target and e.target.startswith(await _id(stream_fleet, name))]
     assert mine and mine[0].params is not None and mine[0].params["cmd"] == ["sh"]

@@ -18,21 +18,12 @@ import websockets
 from docklord.testing import CoordinatorProcess, eventually, unique_name
 from docklord.testing._processes import _env, _Process
 
-from .conftest import api, coordinator_database, wait_online
+from .conftest import api, started_coordinator, wait_online
 
 pytestmark = pytest.mark.e2e
 
 
 # ---- helpers shared with the other identity test modules ------------------------------------
-
-
-def start_coordinator(workdir: Path, **kw: Any) -> CoordinatorProcess:
-    """A coordinator in ``workdir``, ready (the caller stops it)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    proc = CoordinatorProcess(workdir, **kw)
-    proc.start()
-    proc.wait_ready()
-    return proc
 
 
 async def make_user(
@@ -94,15 +85,8 @@ async def ws_close_code(url: str, headers: dict[str, str] | None = None, **kw: A
 
 @pytest.fixture(scope="module")
 def coord(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoordinatorProcess]:
-    with coordinator_database() as flags:
-        proc = start_coordinator(
-            tmp_path_factory.mktemp("identity"), registration="enroll", extra_args=flags
-        )
-        try:
-            yield proc
-        finally:
-            proc.stop()
-        print(f"--- coordinator log ---\n{proc.log()[-20000:]}")
+    with started_coordinator(tmp_path_factory.mktemp("identity"), registration="enroll") as proc:
+        yield proc
 
 
 @pytest.fixture
@@ -580,11 +564,8 @@ async def test_audit_log_filters_pages_and_survives_a_restart(
 
 
 async def test_failed_logins_slow_down_per_account_and_address(tmp_path: Path) -> None:
-    coord = start_coordinator(tmp_path / "throttle")
-    try:
+    with started_coordinator(tmp_path / "throttle") as coord:
         await _throttling(coord)
-    finally:
-        coord.stop()
 
 
 async def _throttling(coord: CoordinatorProcess) -> None:

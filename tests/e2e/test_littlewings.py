@@ -13,10 +13,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.store import Store
 from docklord.testing import eventually
 
-from .conftest import api
+from .conftest import api, store_of
 from .test_logs_stats import StreamFleet, running_fleet
 
 pytestmark = pytest.mark.e2e
@@ -121,8 +120,7 @@ async def test_connect_logs_commands_and_reconnect(
         assert (await client.expect_type("output"))["stdout"].strip() == hostname_of(docker, second)
         assert not any(m.get("data") == "old-container" for m in client.received)
 
-    database = f"sqlite+aiosqlite:///{stream_fleet.coordinator.workdir / 'data' / 'docklord.db'}"
-    async with Store(database) as store:
+    async with store_of(stream_fleet.coordinator) as store:
         entries = await store.list_audit(action="container.exec")
     commands = [e.params["cmd"] for e in entries if e.params and e.params.get("via")]
     assert ["sh", "-c", command] in commands
@@ -200,8 +198,7 @@ async def test_authentication_and_roles(stream_fleet: StreamFleet) -> None:
             await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
 
-    database = f"sqlite+aiosqlite:///{stream_fleet.coordinator.workdir / 'data' / 'docklord.db'}"
-    async with Store(database) as store:
+    async with store_of(stream_fleet.coordinator) as store:
         await store.create_user("lw-viewer", "viewer-password-1", "viewer")
     async with httpx.AsyncClient(base_url=stream_fleet.coordinator.url) as client:
         login = await client.post(

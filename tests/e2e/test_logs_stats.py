@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from docklord.testing import CoordinatorProcess, NodeProcess, eventually, unique_name
 
-from .conftest import api, wait_online
+from .conftest import api, started_coordinator, wait_online
 
 pytestmark = pytest.mark.e2e
 
@@ -67,27 +67,23 @@ async def running_fleet(
 ) -> AsyncIterator[StreamFleet]:
     """A coordinator and one node, for a module-scoped fixture (keeps the modules fast)."""
     work: Path = tmp_path_factory.mktemp("streams")
-    coordinator = CoordinatorProcess(work / "coordinator")
-    coordinator.workdir.mkdir(parents=True, exist_ok=True)
-    coordinator.start()
-    node = NodeProcess(
-        [coordinator.ws_url],
-        unique_name("node"),
-        secrets.token_urlsafe(16),
-        docker_host=docker_host,
-        workdir=work / "node",
-    )
-    node.workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        coordinator.wait_ready()
-        node.start()
-        token = coordinator.login()
-        async with api(coordinator, token) as client:
-            await wait_online(client, node.node_id)
-        yield StreamFleet(coordinator, node, token)
-    finally:
-        node.stop()
-        coordinator.stop()
+    with started_coordinator(work / "coordinator") as coordinator:
+        node = NodeProcess(
+            [coordinator.ws_url],
+            unique_name("node"),
+            secrets.token_urlsafe(16),
+            docker_host=docker_host,
+            workdir=work / "node",
+        )
+        node.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            node.start()
+            token = coordinator.login()
+            async with api(coordinator, token) as client:
+                await wait_online(client, node.node_id)
+            yield StreamFleet(coordinator, node, token)
+        finally:
+            node.stop()
 
 
 @pytest.fixture(scope="module")

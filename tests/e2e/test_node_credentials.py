@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ import websockets
 
 from docklord.testing import CoordinatorProcess, eventually
 
-from .conftest import NodeFactory, api, wait_online
+from .conftest import NodeFactory, api, started_coordinator, wait_online
 
 pytestmark = pytest.mark.e2e
 
@@ -107,20 +108,12 @@ async def test_grpc_link_rejects_wrong_password(
 
 
 async def test_enroll_registration_refuses_unknown_nodes(
-    tmp_path: object, start_node: NodeFactory
+    tmp_path: Path, start_node: NodeFactory
 ) -> None:
-    from pathlib import Path
-
-    coordinator = CoordinatorProcess(Path(str(tmp_path)) / "enroll", registration="enroll")
-    coordinator.workdir.mkdir(parents=True)
-    coordinator.start()
-    try:
-        coordinator.wait_ready()
+    with started_coordinator(tmp_path / "enroll", registration="enroll") as coordinator:
         stranger = start_node([coordinator.ws_url])
         assert exit_code(stranger) == 3
         assert "unknown node" in stranger.log()
-    finally:
-        coordinator.stop()
 
 
 async def test_revoking_a_node_closes_its_observers(

@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
+from sqlalchemy import make_url
 
 from docklord.testing import CoordinatorProcess, NodeProcess
 
-from .conftest import api, wait_online
-from .test_identity import login, make_token, start_agent, start_coordinator
+from .conftest import api, database_url_of, started_coordinator, wait_online
+from .test_identity import login, make_token, start_agent
 
 pytestmark = pytest.mark.e2e
 
@@ -37,29 +39,41 @@ class Secrets(list[str]):
 
 async def test_no_secret_leaks_from_a_full_scenario(tmp_path: Path, docker_host: str) -> None:
     seen = Secrets()
-    coord = start_coordinator(
+    with started_coordinator(
         tmp_path / "coordinator",
         registration="enroll",
         admin_password=seen.add(secrets.token_urlsafe(16)),
         extra_args=["--log-level=debug"],
-    )
-    processes: list[object] = []
-    try:
-        responses = await _scenario(coord, seen, tmp_path, docker_host, processes)
-    finally:
-        for proc in processes:
-            proc.stop()  # type: ignore[attr-defined]
-        coord.stop()
+    ) as coord:
+        processes: list[object] = []
+        try:
+            responses = await _scenario(coord, seen, tmp_path, docker_host, processes)
+        finally:
+            for proc in processes:
+                proc.stop()  # type: ignore[attr-defined]
+            coord.stop()
+        stored = _stored(coord)
     logs = {"coordinator": coord.log()}
     logs.update({f"node {n}": p.log() for n, p in enumerate(processes)})  # type: ignore[attr-defined]
     assert "password=***" in logs["coordinator"] and "token=***" in logs["coordinator"]
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "coordinator" / "data").glob("*.db*"))
+    assert b"carol" in stored  # the dump holds the data searched below
     for secret in seen:
         for where, text in logs.items():
             assert secret not in text, f"a secret is in the {where} log"
         assert secret not in responses, "a secret is shown again by the API"
         assert secret.encode() not in stored, "a secret is stored in plain text"
     print(f"checked {len(seen)} secrets against {sum(map(len, logs.values()))} bytes of logs")
+
+
+def _stored(coord: CoordinatorProcess) -> bytes:
+    """Everything the coordinator stored: its SQLite files, or a dump of its PostgreSQL
+    database."""
+    url = database_url_of(coord)
+    if url is None:
+        return b"".join(p.read_bytes() for p in (coord.workdir / "data").glob("*.db*"))
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dump = subprocess.run(["pg_dump", "--data-only", plain], capture_output=True, check=True)
+    return dump.stdout
 
 
 async def _scenario(

@@ -19,6 +19,8 @@ import websockets
 
 from docklord.testing import CoordinatorProcess, NodeProcess, eventually, unique_name
 
+from .conftest import started_coordinator
+
 pytestmark = pytest.mark.e2e
 
 
@@ -81,19 +83,11 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
     root = tmp_path_factory.mktemp("tls")
     good = certs(root / "certs", "127.0.0.1", "localhost")
     wrong = certs(root / "other-ca", "127.0.0.1")
-    coordinator = CoordinatorProcess(
-        root / "coordinator",
-        extra_args=[f"--tls-cert={good / 'server.pem'}", f"--tls-key={good / 'server-key.pem'}"],
-    )
-    coordinator.workdir.mkdir(parents=True)
-    coordinator.start()
-    setup = Tls(coordinator, good / "ca.pem", wrong / "ca.pem")
-    try:
+    tls_files = [f"--tls-cert={good / 'server.pem'}", f"--tls-key={good / 'server-key.pem'}"]
+    with started_coordinator(root / "coordinator", extra_args=tls_files, wait=False) as started:
+        setup = Tls(started, good / "ca.pem", wrong / "ca.pem")
         wait_ready(setup)
         yield setup
-    finally:
-        coordinator.stop()
-        print(f"--- coordinator log ---\n{coordinator.log()[-20000:]}")
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.store import Store
 from docklord.testing import TEST_LABEL, eventually, free_port, unique_name
 
+from .conftest import store_of
 from .test_logs_stats import StreamFleet, running_fleet
 
 pytestmark = pytest.mark.e2e
@@ -204,8 +204,7 @@ async def test_refusals(stream_fleet: StreamFleet) -> None:
             await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
 
-    database = f"sqlite+aiosqlite:///{stream_fleet.coordinator.workdir / 'data' / 'docklord.db'}"
-    async with Store(database) as store:
+    async with store_of(stream_fleet.coordinator) as store:
         await store.create_user("tunnel-operator", "operator-password-1", "operator")
         entries = await store.list_audit(action="node.docker_tunnel")
     outcomes = {(e.target_node, e.result, e.actor) for e in entries}
