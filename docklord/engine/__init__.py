@@ -10,7 +10,7 @@ from docklord.engine._client import DEFAULT_DOCKER_HOST, MAX_API_VERSION, MIN_AP
 from docklord.engine._engine import Engine
 from docklord.engine._parse import human_duration
 from docklord.engine._session import ExecSession
-from docklord.engine._specs import RESTART_POLICIES, ContainerSpec, MountSpec, PortSpec
+from docklord.engine._specs import RESTART_POLICIES, ContainerSpec, FileEntry, MountSpec, PortSpec
 from docklord.engine._types import (
     ContainerDetails,
     ContainerState,
@@ -44,6 +44,7 @@ __all__ = [
     "EngineInfo",
     "ExecResult",
     "ExecSession",
+    "FileEntry",
     "ImageSummary",
     "LogChunk",
     "MountInfo",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,11 +18,11 @@ from docklord.engine._parse import (
     container_summary_from_inspect,
     container_summary_from_list,
 )
-from docklord.engine._specs import ContainerSpec
+from docklord.engine._specs import ContainerSpec, FileEntry
 from docklord.engine._types import ContainerDetails, ContainerSummary, ProcessList
-from docklord.errors import EngineError, NotFound
+from docklord.errors import EngineError, InvalidInput, NotFound
 
-__all__ = ["ContainerOps", "create_body"]
+__all__ = ["ContainerOps", "create_body", "tar_archive"]
 
 
 def _host_config(spec: ContainerSpec) -> dict[str, Any]:
@@ -67,6 +70,20 @@ def create_body(spec: ContainerSpec) -> dict[str, Any]:
     optional = {"WorkingDir": spec.working_dir, "User": spec.user, "Hostname": spec.hostname}
     body.update({key: value for key, value in optional.items() if value is not None})
     return body
+
+
+def tar_archive(files: Sequence[FileEntry]) -> bytes:
+    """An uncompressed tar holding ``files`` in order (list a directory before its files)."""
+    buffer = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in files:
+            info = tarfile.TarInfo(entry.path)
+            info.type = tarfile.DIRTYPE if entry.is_dir else tarfile.REGTYPE
+            info.mode, info.uid, info.gid, info.mtime = entry.mode, entry.uid, entry.gid, now
+            info.size = len(entry.content)
+            tar.addfile(info, None if entry.is_dir else io.BytesIO(entry.content))
+    return buffer.getvalue()
 
 
 class ContainerOps(EngineClient):
@@ -168,6 +185,44 @@ class ContainerOps(EngineClient):
         """
         async with self._action(ref) as container:
             await container.delete(force=force, v=volumes)
+
+    async def put_files(self, ref: str, directory: str, files: Sequence[FileEntry]) -> None:
+        """Write files and directories into a container, created or running.
+
+        Entries keep their mode and owner; existing files are replaced. Written before the
+        first start, they are in place when the container's command begins.
+
+        Args:
+            ref: id, id prefix or name.
+            directory: an absolute directory that exists in the container; entry paths are
+                relative to it.
+            files: the entries, each directory before what it holds.
+
+        Raises:
+            NotFound: no such container, or ``directory`` does not exist in it.
+            InvalidInput: ``directory`` is not absolute, or the engine refused the archive.
+        """
+        if not directory.startswith("/") or "\0" in directory:
+            raise InvalidInput(f"the target directory must be an absolute path: {directory!r}")
+        check_ref("container", ref)
+        data = tar_archive(files)
+        docker = await self._client()
+        try:
+            # The engine answers 404 for a missing container and a missing directory alike.
+            with translate_errors(self.address):
+                async with docker._query(
+                    f"containers/{ref}/archive",
+                    "PUT",
+                    params={"path": directory},
+                    data=data,
+                    headers={"Content-Type": "application/x-tar"},
+                    timeout=self._request_timeout(),
+                ) as response:
+                    await response.read()
+        except NotFound as exc:
+            if "no such container" in exc.message.lower():
+                raise NotFound(f"no such container: {ref}") from exc
+            raise NotFound(f"{directory} does not exist in container {ref}") from exc
 
     async def top(self, ref: str, *, ps_args: str | None = None) -> ProcessList:
         """The processes running in a container (``ps`` on the engine's host).

@@ -13,7 +13,7 @@ from typing import Literal
 
 from docklord.errors import InvalidInput
 
-__all__ = ["ContainerSpec", "MountSpec", "PortSpec", "RESTART_POLICIES"]
+__all__ = ["ContainerSpec", "FileEntry", "MountSpec", "PortSpec", "RESTART_POLICIES"]
 
 #: The restart policies the engine knows.
 RESTART_POLICIES = frozenset({"no", "always", "unless-stopped", "on-failure"})
@@ -70,6 +70,41 @@ class MountSpec:
             raise InvalidInput(f"mount target must be an absolute path, got {self.target!r}")
         if not self.source:
             raise InvalidInput("mount source must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """A file or directory to write into a container (see ``Engine.put_files``).
+
+    Args:
+        path: where it goes, relative to the target directory (``.ssh/authorized_keys``);
+            no ``..`` and no leading ``/``.
+        content: the file's bytes (a directory has none).
+        mode: permission bits (``0o600``).
+        is_dir: a directory instead of a file.
+        uid: the owner's user id inside the container.
+        gid: the owner's group id inside the container.
+    """
+
+    path: str
+    content: bytes = b""
+    mode: int = 0o644
+    is_dir: bool = False
+    uid: int = 0
+    gid: int = 0
+
+    def __post_init__(self) -> None:
+        parts = self.path.split("/")
+        if not self.path or self.path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise InvalidInput(f"a file path is relative, without '.' or '..': {self.path!r}")
+        if "\0" in self.path:
+            raise InvalidInput("a file path must not contain NUL")
+        if not 0 <= self.mode <= 0o7777:
+            raise InvalidInput(f"file mode must be between 0 and 0o7777, got {self.mode:o}")
+        if self.is_dir and self.content:
+            raise InvalidInput(f"directory {self.path} cannot have content")
+        if self.uid < 0 or self.gid < 0:
+            raise InvalidInput("uid and gid must not be negative")
 
 
 def _freeze(spec: object, name: str, value: object) -> None:
