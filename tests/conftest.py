@@ -20,6 +20,7 @@ import pytest
 from docklord.testing import TEST_LABEL, free_port
 
 BUSYBOX = "docklord-test/busybox:latest"
+INSTANCE_IMAGE = "docklord/instance:latest"
 _USED_ENGINE: list[str] = []
 
 
@@ -48,6 +49,14 @@ def busybox_image(docker_host: str) -> str:
     if _docker("image", "inspect", BUSYBOX, check=False).returncode != 0:
         pytest.fail(f"{BUSYBOX} is missing: run ./scripts/test-images")
     return BUSYBOX
+
+
+@pytest.fixture(scope="session")
+def instance_image(docker_host: str) -> str:
+    """The instance image (Debian with sshd) built locally by scripts/instance-image."""
+    if _docker("image", "inspect", INSTANCE_IMAGE, check=False).returncode != 0:
+        pytest.fail(f"{INSTANCE_IMAGE} is missing: run ./scripts/instance-image")
+    return INSTANCE_IMAGE
 
 
 @pytest.fixture(scope="session")
