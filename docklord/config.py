@@ -15,6 +15,7 @@ Docklord reads ``os.environ``; the CLI calls :func:`load` once and passes the re
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 import types
 import typing
@@ -96,6 +97,12 @@ class NodeConfig:
         ca_file: PEM file of the CA that signed the coordinator's certificate.
         log_format: ``console`` or ``json``.
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
+        instance_image: the image instances (per-user SSH boxes) are created from; it must be
+            on this node's engine (it is never pulled).
+        instance_port_base: the lowest host port of an instance; each instance takes the
+            lowest free block of three consecutive ports (SSH, HTTP, HTTPS) at or above it.
+        instance_host_ip: the host address the instance ports are published on.
+        max_instances: how many instances this node holds at most (0: none).
     """
 
     coordinator: tuple[str, ...] = ("ws://127.0.0.1:3000",)
@@ -107,6 +114,10 @@ class NodeConfig:
     ca_file: str = ""
     log_format: str = "console"
     log_level: str = "info"
+    instance_image: str = "docklord/instance:latest"
+    instance_port_base: int = 1024
+    instance_host_ip: str = "0.0.0.0"  # noqa: S104 - instances serve their users
+    max_instances: int = 20
 
     def __post_init__(self) -> None:
         if not self.coordinator:
@@ -117,6 +128,22 @@ class NodeConfig:
                     f"coordinator URL {url!r} must start with ws://, wss://, grpc:// or grpcs://"
                 )
         _check_logging(self.log_format, self.log_level)
+        self._check_instances()
+
+    def _check_instances(self) -> None:
+        if not self.instance_image:
+            raise ConfigError("instance_image must not be empty")
+        if not 1 <= self.instance_port_base <= 65533:
+            # The block P, P+1, P+2 must fit below 65536.
+            raise ConfigError("instance_port_base must be between 1 and 65533")
+        try:
+            ipaddress.ip_address(self.instance_host_ip)
+        except ValueError as exc:
+            raise ConfigError(
+                f"instance_host_ip must be an IP address, got {self.instance_host_ip!r}"
+            ) from exc
+        if self.max_instances < 0:
+            raise ConfigError("max_instances must not be negative")
 
 
 def _check_logging(fmt: str, level: str) -> None:

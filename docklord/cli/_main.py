@@ -103,6 +103,19 @@ def node(
         str | None, typer.Option(help="Where the identity is kept. (default ./node-state)")
     ] = None,
     ca_file: Annotated[str | None, typer.Option(help="CA of the coordinator's TLS cert.")] = None,
+    instance_image: Annotated[
+        str | None,
+        typer.Option(help="Image of instances (never pulled). (default docklord/instance:latest)"),
+    ] = None,
+    instance_port_base: Annotated[
+        int | None, typer.Option(help="Lowest host port of an instance. (default 1024)")
+    ] = None,
+    instance_host_ip: Annotated[
+        str | None, typer.Option(help="Host address of instance ports. (default 0.0.0.0)")
+    ] = None,
+    max_instances: Annotated[
+        int | None, typer.Option(help="Instances this node holds at most. (default 20)")
+    ] = None,
     config: ConfigFile = None,
     log_format: LogFormat = None,
     log_level: LogLevel = None,

@@ -19,6 +19,7 @@ from docklord.errors import ConfigError, HandshakeRejected, LinkClosed, LinkErro
 from docklord.link import LinkSession, Transport, connect_websocket
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
 from docklord.node._operations import Operations
+from docklord.node._ops_instances import InstanceSettings
 from docklord.node._watcher import Watcher
 from docklord.protocol import PROTOCOL_VERSION, engine_info_to_proto, summary_to_proto
 from docklord.protocol import docklord_pb2 as pb
@@ -54,7 +55,15 @@ class NodeAgent:
         self.config = config
         self.engine = engine or Engine(config.docker_host or None)
         self.watcher = Watcher(self.engine)
-        self.operations = Operations(self.engine)
+        self.operations = Operations(
+            self.engine,
+            instances=InstanceSettings(
+                image=config.instance_image,
+                port_base=config.instance_port_base,
+                host_ip=config.instance_host_ip,
+                max_instances=config.max_instances,
+            ),
+        )
         self.identity: NodeIdentity | None = None
         self.connected = asyncio.Event()
         self._connect = connect

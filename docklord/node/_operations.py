@@ -9,6 +9,7 @@ import structlog
 from docklord.engine import Engine
 from docklord.errors import InvalidInput, NotFound
 from docklord.link import Channel
+from docklord.node._ops_instances import InstanceSettings
 
 __all__ = ["ChannelHandler", "Method", "Operations"]
 
@@ -26,16 +27,22 @@ class Operations:
     Each request method maps to one handler taking the JSON arguments and returning a
     JSON-able result; errors from the error tree travel back to the caller with their code.
     The tables are assembled from the ``_ops_*`` modules, one per noun.
+
+    Args:
+        engine: the node's engine.
+        instances: how ``instances.*`` makes instances (the defaults when not given).
     """
 
-    def __init__(self, engine: Engine) -> None:
-        from docklord.node import _ops_containers, _ops_streams
+    def __init__(self, engine: Engine, *, instances: InstanceSettings | None = None) -> None:
+        from docklord.node import _ops_containers, _ops_instances, _ops_streams
 
         self.engine = engine
+        self.instances = instances or InstanceSettings()
         self._methods: dict[str, Method] = {"ping": self._ping, "engine.info": self._info}
         self._channels: dict[str, ChannelHandler] = {}
         for module in (_ops_containers, _ops_streams):
             self._add(module.methods(engine), module.channels(engine))
+        self._add(_ops_instances.methods(engine, self.instances), {})
 
     def _add(self, methods: Mapping[str, Method], channels: Mapping[str, ChannelHandler]) -> None:
         for name in methods.keys() & self._methods.keys():

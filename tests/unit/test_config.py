@@ -39,6 +39,12 @@ def test_lists_are_comma_separated_in_the_environment() -> None:
         (CoordinatorConfig, {"DOCKLORD_REGISTRATION": "maybe"}, "registration"),
         (NodeConfig, {"DOCKLORD_COORDINATOR": "http://x"}, "must start with ws://"),
         (NodeConfig, {"DOCKLORD_LOG_FORMAT": "xml"}, "log format"),
+        (NodeConfig, {"DOCKLORD_INSTANCE_PORT_BASE": "0"}, "between 1 and 65533"),
+        (NodeConfig, {"DOCKLORD_INSTANCE_PORT_BASE": "65534"}, "between 1 and 65533"),
+        (NodeConfig, {"DOCKLORD_INSTANCE_PORT_BASE": "high"}, "invalid value"),
+        (NodeConfig, {"DOCKLORD_INSTANCE_HOST_IP": "localhost"}, "must be an IP address"),
+        (NodeConfig, {"DOCKLORD_MAX_INSTANCES": "-1"}, "must not be negative"),
+        (NodeConfig, {"DOCKLORD_INSTANCE_IMAGE": ""}, "must not be empty"),
     ],
 )
 def test_bad_values_are_config_errors(
@@ -66,3 +72,23 @@ def test_sqlite_url_lives_in_the_data_dir(tmp_path: Path) -> None:
     assert cfg.effective_database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/docklord.db"
     other = CoordinatorConfig(database_url="postgresql+asyncpg://x/y")
     assert other.effective_database_url == "postgresql+asyncpg://x/y"
+
+
+def test_instance_settings_defaults_and_sources(tmp_path: Path) -> None:
+    default = NodeConfig()
+    assert default.instance_image == "docklord/instance:latest"
+    assert (default.instance_port_base, default.instance_host_ip) == (1024, "0.0.0.0")  # noqa: S104
+    assert default.max_instances == 20
+    toml = tmp_path / "n.toml"
+    toml.write_text('[node]\ninstance_port_base = 20000\ninstance_host_ip = "::1"\n')
+    env = {"DOCKLORD_MAX_INSTANCES": "0", "DOCKLORD_INSTANCE_PORT_BASE": "30000"}
+    cfg = load(
+        NodeConfig,
+        flags={"instance_image": "example/box:1"},
+        environ=env,
+        config_file=str(toml),
+    )
+    assert cfg.instance_image == "example/box:1"  # flag
+    assert (cfg.instance_port_base, cfg.max_instances) == (30000, 0)  # env
+    assert cfg.instance_host_ip == "::1"  # file
+    assert NodeConfig(instance_port_base=65533).instance_port_base == 65533
