@@ -1,4 +1,4 @@
-"""The coordinator's persistent state: users, tokens, sessions, nodes, audit log.
+"""The coordinator's persistent state: users, tokens, sessions, nodes, instances, audit log.
 
 ``Store`` is the one entry point; it hands out the frozen dataclasses below and never a
 database row. SQLite (WAL mode) by default, PostgreSQL for several coordinator replicas; the
@@ -28,6 +28,7 @@ from docklord.store._types import (
     ApiToken,
     AuditEntry,
     EnrollmentToken,
+    Instance,
     NodeAuth,
     NodeRecord,
     NodeVerification,
@@ -44,6 +45,7 @@ __all__ = [
     "AuditEntry",
     "Clock",
     "EnrollmentToken",
+    "Instance",
     "NodeAuth",
     "NodeRecord",
     "NodeVerification",

@@ -21,6 +21,8 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -30,6 +32,7 @@ __all__ = [
     "AuditRow",
     "Base",
     "EnrollmentRow",
+    "InstanceRow",
     "NodeRow",
     "SessionRow",
     "UTCDateTime",
@@ -174,3 +177,21 @@ class AuditRow(Base):
     params: Mapped[dict[str, Any] | None] = mapped_column(_json())
     result: Mapped[str] = mapped_column(String(255))
     source_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class InstanceRow(Base):
+    __tablename__ = "instances"
+    # One instance per user per node; deleting a user with instances is refused (RESTRICT).
+    __table_args__ = (
+        UniqueConstraint("user_id", "node_id", name="uq_instances_user_id_node_id"),
+        Index("ix_instances_node_id", "node_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    node_id: Mapped[str] = mapped_column(String(128))
+    ssh_public_key: Mapped[str] = mapped_column(Text)
+    #: ``None`` while the node is creating the container.
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    port_base: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from docklord.errors import DocklordError
 from docklord.store._audit import AuditMixin
 from docklord.store._db import Clock, create_engine, normalize_url
+from docklord.store._instances import InstancesMixin
 from docklord.store._migrate import upgrade
 from docklord.store._nodes import NodesMixin
 from docklord.store._tokens import TokensMixin
@@ -24,8 +25,8 @@ __all__ = ["Store"]
 log = logging.getLogger(__name__)
 
 
-class Store(UsersMixin, TokensMixin, NodesMixin, AuditMixin):
-    """Users, API tokens, sessions, nodes, enrollment tokens and the audit log.
+class Store(UsersMixin, TokensMixin, NodesMixin, InstancesMixin, AuditMixin):
+    """Users, API tokens, sessions, nodes, enrollment tokens, instances and the audit log.
 
     Backed by SQLite (``sqlite+aiosqlite:///PATH``, the default) or PostgreSQL
     (``postgresql+asyncpg://USER@HOST/DB``, shared by several coordinators). Opening it runs

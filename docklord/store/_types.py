@@ -235,3 +235,36 @@ class AuditEntry:
     params: dict[str, Any] | None
     result: str
     source_addr: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A user's SSH box on one node (a container the node made from the instance image).
+
+    Attributes:
+        id: 16 hex digits, also in the container's name and labels on the node.
+        user_id: the owner.
+        owner: the owner's username.
+        node_id: the node the container lives on.
+        ssh_public_key: the key installed as the container's ``authorized_keys``.
+        container_id: the container; ``None`` while the node is still creating it.
+        port_base: the first of the three host ports (SSH, HTTP, HTTPS); ``None`` while
+            creating.
+        created_at: when the user asked for it.
+    """
+
+    id: str
+    user_id: int
+    owner: str
+    node_id: str
+    ssh_public_key: str
+    container_id: str | None
+    port_base: int | None
+    created_at: datetime
+
+    @property
+    def ports(self) -> dict[str, int] | None:
+        """``{"ssh": P, "http": P + 1, "https": P + 2}``, once allocated."""
+        if self.port_base is None:
+            return None
+        return {"ssh": self.port_base, "http": self.port_base + 1, "https": self.port_base + 2}

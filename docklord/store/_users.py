@@ -12,7 +12,7 @@ from docklord.errors import Conflict, NotFound
 from docklord.store import _validate as check
 from docklord.store._db import StoreBase
 from docklord.store._hashing import hash_password, needs_rehash, verify_password
-from docklord.store._models import UserRow
+from docklord.store._models import InstanceRow, UserRow
 from docklord.store._types import Role, User
 
 __all__ = ["UNSET", "Unset", "UsersMixin", "to_user"]
@@ -167,12 +167,19 @@ class UsersMixin(StoreBase):
 
         Raises:
             NotFound: no such user.
-            Conflict: it is the last enabled admin.
+            Conflict: it is the last enabled admin, or the user still has instances.
         """
         async with self._write() as session:
             row = await _lock_user(session, user_id, guard_admins=True)
             if _loses_admin(row, None, True):
                 await _ensure_other_admin(session, user_id)
+            instances = await session.scalar(
+                select(func.count()).where(InstanceRow.user_id == user_id)
+            )
+            if instances:
+                raise Conflict(
+                    f"{row.username} still has {instances} instance(s); delete them first"
+                )
             await session.delete(row)
 
     async def authenticate(self, username: str, password: str) -> User | None:

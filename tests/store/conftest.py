@@ -28,7 +28,15 @@ from docklord.store import Store
 from docklord.testing import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = ("users", "api_tokens", "sessions", "nodes", "enrollment_tokens", "audit_log")
+TABLES = (
+    "users",
+    "api_tokens",
+    "sessions",
+    "nodes",
+    "enrollment_tokens",
+    "audit_log",
+    "instances",
+)
 
 #: Cheap argon2 parameters: the tests hash hundreds of times. (The defaults are tested too.)
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

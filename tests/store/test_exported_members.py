@@ -12,6 +12,7 @@ def test_public_surface_is_pinned() -> None:
             "AuditEntry",
             "Clock",
             "EnrollmentToken",
+            "Instance",
             "NodeAuth",
             "NodeRecord",
             "NodeVerification",

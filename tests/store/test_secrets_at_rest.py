@@ -15,6 +15,7 @@ async def test_no_secret_is_stored_in_plain_text(store: Store, database_url: str
     _, api_token = await store.create_token(user.id, "ci")
     _, cookie = await store.create_session(user.id, timedelta(hours=1))
     await store.register_node("node-1", node_secret)
+    await store.reserve_instance(user.id, "node-1", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA test")
     _, enrollment = await store.create_enrollment(ttl=timedelta(hours=1))
     await store.record("user:alice", "user.create", params={"password": password})
     secrets = [password, password + "-2", node_secret, api_token, cookie, enrollment]
