@@ -123,20 +123,22 @@ async def test_a_slow_reader_still_gets_everything(
     stream_fleet: StreamFleet, labelled_container: Callable[..., str]
 ) -> None:
     # 30,000 lines of 100+ bytes: several times every window on the way, so the node has to
-    # wait for this reader.
-    script = "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); printf '%06d %0100d\\n' $i 0; done"
+    # wait for this reader. The container keeps running afterwards: how an engine drains a
+    # follow stream of a container that exits is the engine's business (Docker 20.10 at times
+    # ends it early for a slow reader; the 200,000-line test covers the exit).
+    script = (
+        "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); printf '%06d %0100d\\n' $i 0; done; "
+        "exec sleep 600"
+    )
     name = labelled_container("sh", "-c", script)
     path = stream_fleet.container_path(name, "/logs/ws")
     received: list[str] = []
     async with stream_fleet.connect(path, "follow=true&batch=false", max_queue=4) as ws:
-        try:
-            while True:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
-                received.append(frame["line"])
-                if len(received) % 500 == 0:
-                    await asyncio.sleep(0.01)  # a deliberately slow client
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None and closed.rcvd.code == 1000
+        while len(received) < 30_000:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            received.append(frame["line"])
+            if len(received) % 500 == 0:
+                await asyncio.sleep(0.01)  # a deliberately slow client
     assert [int(line.split()[0]) for line in received] == list(range(1, 30_001))
     assert all(len(line) == 107 for line in received)
 
