@@ -22,6 +22,8 @@ from docklord.testing import TEST_LABEL, free_port
 BUSYBOX = "docklord-test/busybox:latest"
 INSTANCE_IMAGE = "docklord/instance:latest"
 _USED_ENGINE: list[str] = []
+#: Engine objects without the test label that existed when the session first used the engine.
+_UNLABELLED_AT_START: set[str] = set()
 
 
 def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -39,6 +41,8 @@ def docker_host() -> str:
     probe = _docker("version", "--format", "{{.Server.Version}}", check=False)
     if probe.returncode != 0:
         pytest.fail(f"no Docker Engine answers at {host}: {probe.stderr.strip()}")
+    if not _USED_ENGINE:
+        _UNLABELLED_AT_START.update(_unlabelled_objects())
     _USED_ENGINE.append(host)
     return host
 
@@ -102,6 +106,39 @@ def registry(busybox_image: str) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _listed(*args: str) -> set[str]:
+    return set(_docker(*args, check=False).stdout.split())
+
+
+def _unlabelled_objects() -> set[str]:
+    """Every container, image (by id and by tag), volume and network not labelled for tests.
+
+    Returned as ``"kind:identifier"`` strings, so that a set difference names what went away.
+    """
+    label = f"label={TEST_LABEL}=1"
+    found: set[str] = set()
+    listings = {
+        "container": (["ps", "-aq", "--no-trunc"], ["ps", "-aq", "--no-trunc", "--filter", label]),
+        "image": (
+            ["image", "ls", "-a", "-q", "--no-trunc"],
+            ["image", "ls", "-a", "-q", "--no-trunc", "--filter", label],
+        ),
+        "volume": (["volume", "ls", "-q"], ["volume", "ls", "-q", "--filter", label]),
+        "network": (
+            ["network", "ls", "-q", "--no-trunc"],
+            ["network", "ls", "-q", "--no-trunc", "--filter", label],
+        ),
+    }
+    for kind, (everything, labelled) in listings.items():
+        found |= {f"{kind}:{name}" for name in _listed(*everything) - _listed(*labelled)}
+    tags = _listed("image", "ls", "--format", "{{.Repository}}:{{.Tag}}")
+    labelled_tags = _listed(
+        "image", "ls", "--filter", label, "--format", "{{.Repository}}:{{.Tag}}"
+    )
+    found |= {f"tag:{tag}" for tag in tags - labelled_tags if "<none>" not in tag}
+    return found
+
+
 def _remove_labelled() -> None:
     label = f"label={TEST_LABEL}=1"
     ids = _docker("ps", "-aq", "--filter", label, check=False).stdout.split()
@@ -115,9 +152,21 @@ def _remove_labelled() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _cleanup_engine_objects() -> Iterator[None]:
-    """Removes everything labelled ``docklord.test=1`` after the session, even after failures."""
+    """Removes everything labelled ``docklord.test=1`` after the session, even after failures.
+
+    Then it guards what the suite must never touch: if any container, image, tag, volume or
+    network without the test label that was there when the session first used the engine is
+    gone, the session fails and names it.
+    """
     yield
     # Only a session that used the engine cleans it, so that a quick unit-test run does not
     # remove what another session on the same engine is still using.
-    if _USED_ENGINE and shutil.which("docker"):
-        _remove_labelled()
+    if not (_USED_ENGINE and shutil.which("docker")):
+        return
+    _remove_labelled()
+    gone = _UNLABELLED_AT_START - _unlabelled_objects()
+    if gone:
+        pytest.fail(
+            "the test session removed engine objects it did not create (no "
+            f"{TEST_LABEL} label): {', '.join(sorted(gone))}"
+        )
