@@ -111,6 +111,10 @@ class NodeAgent:
                 log.warning("link rejected", coordinator=url, reason=exc.reason)
             except LinkError as exc:
                 log.warning("link down", coordinator=url, error=str(exc))
+            except Exception as exc:
+                # Whatever broke this link (a frame we could not build, a bug in a handler)
+                # must not end the node: it links again, and the catch-up resends what is due.
+                log.error("link failed", coordinator=url, error=repr(exc), exc_info=exc)
             self.connected.clear()
             if time.monotonic() - started > 10:
                 delay = 0.2
