@@ -120,7 +120,12 @@ def node(
     log_format: LogFormat = None,
     log_level: LogLevel = None,
 ) -> None:
-    """Run a node agent for the local Docker Engine; it dials out to the coordinator."""
+    """Run a node agent for the local Docker Engine; it dials out to the coordinator.
+
+    Without --node-id/--password it makes an identity on first start and keeps
+    it in STATE_DIR/node.json (mode 0600). It prints the password only when
+    stdout is a terminal; otherwise it prints the path of that file instead.
+    """
     flags: dict[str, Any] = {k: v for k, v in locals().items() if k != "config"}
     flags["coordinator"] = tuple(coordinator or ())
     if docker_host is None and os.environ.get("DOCKER_HOST"):

@@ -12,6 +12,7 @@ from docklord.engine._parse import human_duration
 from docklord.engine._session import ExecSession
 from docklord.engine._specs import RESTART_POLICIES, ContainerSpec, FileEntry, MountSpec, PortSpec
 from docklord.engine._types import (
+    OVERSIZED_EVENT,
     ContainerDetails,
     ContainerState,
     ContainerSummary,
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_DOCKER_HOST",
     "MAX_API_VERSION",
     "MIN_API_VERSION",
+    "OVERSIZED_EVENT",
     "RESTART_POLICIES",
     "ContainerDetails",
     "ContainerSpec",

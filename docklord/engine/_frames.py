@@ -16,7 +16,7 @@ import aiohttp
 from docklord.engine._types import LogChunk
 from docklord.errors import EngineError
 
-__all__ = ["FrameDecoder", "json_lines"]
+__all__ = ["MAX_JSON_LINE", "FrameDecoder", "Oversized", "json_lines"]
 
 _HEADER = 8
 _STREAMS: dict[int, Literal["stdout", "stderr"]] = {0: "stdout", 1: "stdout", 2: "stderr"}
@@ -67,11 +67,53 @@ class FrameDecoder:
             raise EngineError(f"the engine's output stream ended inside a frame ({size} bytes)")
 
 
-async def json_lines(response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
-    """The JSON documents of a newline-delimited stream, until the engine ends it."""
-    while True:
-        line = await response.content.readline()
-        if not line:
-            return
-        if line.strip():
-            yield json.loads(line)
+#: The longest JSON line :func:`json_lines` reads whole. aiohttp's own ``readline`` stops at
+#: 128 KiB-512 KiB (``LineTooLong``), but one event carries every label of its container and
+#: the full command of an exec, which the engine does not bound.
+MAX_JSON_LINE = 8 * 1024 * 1024
+
+
+class Oversized:
+    """What :func:`json_lines` yields in place of a line longer than its limit (skipped)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def json_lines(
+    response: aiohttp.ClientResponse, *, max_line: int = MAX_JSON_LINE
+) -> AsyncIterator[Any]:
+    """The JSON documents of a newline-delimited stream, until the engine ends it.
+
+    A line longer than ``max_line`` bytes is skipped (its bytes are dropped as they arrive,
+    never buffered) and an :class:`Oversized` takes its place, so one huge document can neither
+    exhaust memory nor end the stream.
+    """
+    buffer = bytearray()
+    skipped = 0  # > 0 while dropping the rest of an oversized line
+    async for data in response.content.iter_any():
+        start = 0
+        while (newline := data.find(b"\n", start)) >= 0:
+            if skipped:
+                yield Oversized(skipped + newline - start)
+                skipped = 0
+            else:
+                buffer += data[start:newline]
+                if buffer.strip():
+                    yield json.loads(buffer)
+                buffer.clear()
+            start = newline + 1
+        rest = len(data) - start
+        if skipped:
+            skipped += rest
+        elif len(buffer) + rest > max_line:
+            skipped = len(buffer) + rest
+            buffer.clear()
+        else:
+            buffer += data[start:]
+    if skipped:
+        yield Oversized(skipped)
+    elif buffer.strip():
+        yield json.loads(buffer)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from docklord.engine._client import EngineClient, check_ref, filters_param
-from docklord.engine._frames import json_lines
+from docklord.engine._frames import Oversized, json_lines
 from docklord.engine._parse import str_map
 from docklord.engine._types import ImageSummary, PruneResult, PullProgress
 from docklord.errors import DocklordError, EngineError, NotFound
@@ -94,6 +94,8 @@ class ImageOps(EngineClient):
         params = {"fromImage": name, "tag": tag}
         async with self._stream("POST", "images/create", params=params, kind="image", ref=ref) as r:
             async for doc in json_lines(r):
+                if isinstance(doc, Oversized):
+                    continue  # a progress message, nothing a pull depends on
                 progress = pull_progress(doc)
                 yield progress
                 if progress.error:

@@ -8,9 +8,9 @@ from typing import Any
 from docklord.engine._client import filters_param
 from docklord.engine._containers import ContainerOps
 from docklord.engine._errors import unavailable
-from docklord.engine._frames import FrameDecoder, json_lines
+from docklord.engine._frames import MAX_JSON_LINE, FrameDecoder, Oversized, json_lines
 from docklord.engine._parse import parse_time, str_map
-from docklord.engine._types import EngineEvent, LogChunk, StatsSample
+from docklord.engine._types import OVERSIZED_EVENT, EngineEvent, LogChunk, StatsSample
 from docklord.errors import Conflict, InvalidInput
 
 __all__ = ["StreamOps", "engine_event", "stats_sample"]
@@ -175,6 +175,8 @@ class StreamOps(ContainerOps):
         params = {"stream": True}
         async with self._stream("GET", path, params=params, kind="container", ref=ref) as resp:
             async for doc in json_lines(resp):
+                if isinstance(doc, Oversized):
+                    continue
                 sample = stats_sample(doc)
                 if sample is None:
                     return
@@ -207,6 +209,11 @@ class StreamOps(ContainerOps):
             since: replay events from this Unix time first (for resuming without a gap).
             filters: engine filters, for example ``{"type": ["container"]}``.
 
+        An event longer than :data:`~docklord.engine._frames.MAX_JSON_LINE` bytes (8 MiB: its
+        container's labels, an exec's command line) is skipped; an event of type
+        :data:`OVERSIZED_EVENT` with ``attributes["bytes"]`` takes its place, so that the
+        consumer knows it missed one and can re-read what it follows.
+
         Raises:
             EngineUnavailable: the engine went away (the stream never ends otherwise), so a
                 supervisor can reconnect and resume with ``since``.
@@ -217,6 +224,9 @@ class StreamOps(ContainerOps):
         if filters:
             params["filters"] = filters_param(filters)
         async with self._stream("GET", "events", params=params) as resp:
-            async for doc in json_lines(resp):
-                yield engine_event(doc)
+            async for doc in json_lines(resp, max_line=MAX_JSON_LINE):
+                if isinstance(doc, Oversized):
+                    yield EngineEvent(OVERSIZED_EVENT, "skipped", "", {"bytes": str(doc.size)})
+                else:
+                    yield engine_event(doc)
         raise unavailable(self.address, "the event stream ended")

@@ -18,6 +18,7 @@ __all__ = [
     "LogChunk",
     "MountInfo",
     "NetworkSummary",
+    "OVERSIZED_EVENT",
     "PortBinding",
     "ProcessList",
     "PruneResult",
@@ -86,6 +87,10 @@ class ContainerSummary:
     exit_code: int | None = None
     ports: tuple[PortBinding, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+#: The ``type`` of the stand-in for an event too long to read (``Engine.events``).
+OVERSIZED_EVENT = "docklord.oversized"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ import asyncio
 import random
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -42,6 +43,10 @@ class NodeAgent:
     turn, and reconnects with exponential backoff and jitter. After each handshake it catches
     the coordinator up from the journal, or sends a full snapshot when the journal has a gap,
     then streams events as they happen and serves requests concurrently.
+
+    A first start without credentials generates an identity and stores it in the state dir
+    (``node.json``, mode 0600). Its password is announced only when stdout is a terminal;
+    otherwise (a service, a log file) the announcement names the file instead.
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class NodeAgent:
         engine: Engine | None = None,
         connect: Callable[[str], Awaitable[Transport]] | None = None,
         announce: Callable[[str], None] = print,
+        on_terminal: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine or Engine(config.docker_host or None)
@@ -68,6 +74,8 @@ class NodeAgent:
         self.connected = asyncio.Event()
         self._connect = connect
         self._announce = announce
+        # Whether ``announce`` reaches a person's terminal (the default: stdout is a TTY).
+        self._on_terminal = on_terminal or sys.stdout.isatty
 
     async def run(self) -> None:
         """Run until cancelled, or until the coordinator rejects this node for good."""
@@ -90,11 +98,21 @@ class NodeAgent:
             return stored
         identity = NodeIdentity.generate()
         path = save_identity(cfg.state_dir, identity)
-        self._announce(
-            "Docklord node credentials (shown once; stored in "
-            f"{path}):\n  node_id:  {identity.node_id}\n  password: {identity.password}"
-        )
+        self._announce(self._first_start_message(identity, path))
         return identity
+
+    def _first_start_message(self, identity: NodeIdentity, path: Path) -> str:
+        # A service's stdout ends up in journald or a log file, which more people read than
+        # the 0600 state file: there the secret is only pointed at.
+        if self._on_terminal():
+            return (
+                f"Docklord node credentials (shown once; stored in {path}):\n"
+                f"  node_id:  {identity.node_id}\n  password: {identity.password}"
+            )
+        return (
+            f"Docklord node registered as node_id {identity.node_id}; its password is in "
+            f"{path} (mode 0600), not printed because stdout is not a terminal."
+        )
 
     async def _link_forever(self) -> None:
         delay, attempt = 0.2, 0
@@ -111,6 +129,10 @@ class NodeAgent:
                 log.warning("link rejected", coordinator=url, reason=exc.reason)
             except LinkError as exc:
                 log.warning("link down", coordinator=url, error=str(exc))
+            except Exception as exc:
+                # Whatever broke this link (a frame we could not build, a bug in a handler)
+                # must not end the node: it links again, and the catch-up resends what is due.
+                log.error("link failed", coordinator=url, error=repr(exc), exc_info=exc)
             self.connected.clear()
             if time.monotonic() - started > 10:
                 delay = 0.2

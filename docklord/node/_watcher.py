@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import structlog
 
-from docklord.engine import ContainerSummary, Engine, EngineEvent, EngineInfo
+from docklord.engine import OVERSIZED_EVENT, ContainerSummary, Engine, EngineEvent, EngineInfo
 from docklord.errors import EngineError, EngineUnavailable, NotFound
 from docklord.node._derive import derive_summary
 from docklord.protocol import docklord_pb2 as pb
@@ -51,7 +51,9 @@ class Watcher:
 
     When the engine goes away, the watcher reports it (``pb.EngineStatus``), keeps the last
     known containers, retries with backoff, and on recovery re-reads every container and
-    journals the differences as ``sync`` events.
+    journals the differences as ``sync`` events. An event the engine layer had to skip (too
+    long to read) is caught up the same way. No single event, nor a failing listener, ends
+    the watcher: the failure is logged, and the stream is followed on (or subscribed anew).
     """
 
     def __init__(self, engine: Engine, *, journal_size: int = 10_000) -> None:
@@ -99,8 +101,12 @@ class Watcher:
                 delay = 0.2
             except EngineError as exc:
                 self._set_available(False, exc.message)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311
-                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                # A bug or an unreadable stream must not end the node: subscribe anew (the
+                # re-sync catches up whatever the failure made us miss).
+                log.error("watcher.failed", error=repr(exc), exc_info=exc)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311
+            delay = min(delay * 2, 5.0)
 
     async def _sync_and_follow(self) -> None:
         started = time.time()
@@ -111,7 +117,18 @@ class Watcher:
         # Replaying from just before the listing closes the gap between list and subscribe;
         # applying an event twice is harmless because each one re-reads the container.
         async for event in self.engine.events(since=started - 1):
-            await self._apply(event)
+            try:
+                await self._apply(event)
+            except EngineError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "watcher.event_failed",
+                    action=event.action,
+                    actor_id=event.actor_id,
+                    error=repr(exc),
+                    exc_info=exc,
+                )
         raise EngineUnavailable(f"event stream from {self.engine.address} ended")
 
     async def _read_all(self) -> dict[str, ContainerSummary]:
@@ -141,6 +158,12 @@ class Watcher:
             self._emit(pb.Event(type="container", action="destroy", actor_id=cid), None, now)
 
     async def _apply(self, event: EngineEvent) -> None:
+        if event.type == OVERSIZED_EVENT:
+            # We cannot tell which container it was about: re-read them all, so that the
+            # journal records what changed (as ``sync`` events) instead of losing it.
+            log.warning("watcher.event_skipped", bytes=event.attributes.get("bytes", "?"))
+            await self._sync(await self._read_all())
+            return
         if event.type != "container":
             self._emit(_to_proto(event), None, event.time_nano)
             return
@@ -173,8 +196,16 @@ class Watcher:
             event.container.CopyFrom(summary_to_proto(summary))
         event.removed = removed or (event.type == "container" and summary is None)
         self.journal.append(event)
+        self._tell(event)
+
+    def _tell(self, item: pb.Event | pb.EngineStatus) -> None:
         for listener in list(self._listeners):
-            listener(event)
+            try:
+                listener(item)
+            except Exception as exc:
+                # One listener's bug must not keep the event from the others, nor from the
+                # journal (it is already there).
+                log.error("watcher.listener_failed", error=repr(exc), exc_info=exc)
 
     def _set_available(self, available: bool, message: str) -> None:
         if (available, message) == (self.engine_available, self.engine_message):
@@ -184,9 +215,7 @@ class Watcher:
             log.info("engine available", address=self.engine.address)
         else:
             log.warning("engine unavailable", address=self.engine.address, reason=message)
-        status = self.engine_status()
-        for listener in list(self._listeners):
-            listener(status)
+        self._tell(self.engine_status())
 
 
 def _to_proto(event: EngineEvent) -> pb.Event:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import stat
 import subprocess
 import sys
@@ -120,8 +122,12 @@ async def test_type_alias_and_generated_identity(
         async with api(coordinator, coordinator.login()) as client:
             await wait_online(client, identity["node_id"])
         printed = log.read_text()
-        assert identity["password"] in printed, "the generated password is shown once"
-        assert printed.count(identity["password"]) == 1
+        # stdout is a file here, as under a service manager: the secret stays in the state
+        # file (0600) and the output names that file once.
+        assert identity["password"] not in printed
+        assert printed.count(str(state_dir / "node.json")) == 1
+        assert identity["node_id"] in printed
+        assert stat.S_IMODE((state_dir / "node.json").stat().st_mode) == 0o600
         assert identity["password"] not in coordinator.log()
     finally:
         proc.terminate()
@@ -131,3 +137,39 @@ async def test_type_alias_and_generated_identity(
 async def _identity(state_dir: Path) -> dict[str, str] | None:
     path = state_dir / "node.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+async def test_a_terminal_is_shown_the_generated_password_once(tmp_path: Path) -> None:
+    # No coordinator and no engine are needed: the identity is made before either is reached.
+    state_dir = tmp_path / "state"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DOCKLORD_")},
+        "DOCKER_HOST": f"unix://{tmp_path / 'no-engine.sock'}",
+    }
+    primary, secondary = pty.openpty()
+    args = ["node", f"--coordinator=ws://127.0.0.1:{free_port()}", f"--state-dir={state_dir}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "docklord", *args],
+        stdout=secondary,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(secondary)
+    shown = bytearray()
+    try:
+        identity = await eventually(
+            lambda: _identity(state_dir), timeout=20, what="identity stored"
+        )
+
+        async def password_shown() -> bool:
+            while select.select([primary], [], [], 0)[0]:
+                shown.extend(os.read(primary, 4096))
+            return identity["password"].encode() in shown
+
+        await eventually(password_shown, timeout=10, what="the password on the terminal")
+        assert shown.count(identity["password"].encode()) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        os.close(primary)

@@ -12,6 +12,7 @@ def test_public_surface_is_pinned() -> None:
             "DEFAULT_DOCKER_HOST",
             "MAX_API_VERSION",
             "MIN_API_VERSION",
+            "OVERSIZED_EVENT",
             "RESTART_POLICIES",
             "ContainerDetails",
             "ContainerSpec",
