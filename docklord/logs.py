@@ -2,11 +2,19 @@
 
 Secrets never reach a log line: callers do not log them, and :func:`redact_query` strips the
 query parameters that documented requests use to carry credentials before a URL is logged.
+
+Logging never stalls the event loop: a call only puts the record on a queue, and one
+background thread formats and writes it. Tracebacks are plain text (``traceback`` module
+formatting, about a millisecond), never rich's rendering, which took 1-5 s per exception and,
+on the loop, let a stream of malformed frames stall every client of the coordinator.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import sys
 from urllib.parse import parse_qsl, quote
 
@@ -14,21 +22,24 @@ import structlog
 
 __all__ = ["SECRET_PARAMS", "configure", "redact_query"]
 
+_listener: logging.handlers.QueueListener | None = None
+
 #: Query parameters whose values are secrets.
 SECRET_PARAMS = frozenset({"password", "token", "access_token", "secret", "proof", "key"})
 
 
 def configure(fmt: str = "console", level: str = "info") -> None:
     """Route structlog and the standard library's logging to stderr in one format."""
-    renderer: structlog.types.Processor
+    renderers: list[structlog.types.Processor]
     if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderers = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        # Tracebacks without local variables: a local may hold a secret.
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(),
-            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
-        )
+        # Plain tracebacks without local variables: cheap, and a local may hold a secret.
+        renderers = [
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -43,12 +54,12 @@ def configure(fmt: str = "console", level: str = "info") -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_start_writer(handler)]
     root.setLevel(level.upper())
     # uvicorn's own access log prints raw query strings (with passwords); we log requests
     # ourselves, redacted.
@@ -60,6 +71,31 @@ def configure(fmt: str = "console", level: str = "info") -> None:
         uvicorn_error.addFilter(_RedactPaths())
     for noisy in ("websockets", "aiosqlite", "asyncio", "grpc"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _start_writer(handler: logging.Handler) -> logging.Handler:
+    """A handler that queues records for ``handler``, which a background thread runs."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()  # writes what the previous configuration still had queued
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler, respect_handler_level=True)
+    _listener.start()
+    return _Enqueue(records)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    if _listener is not None:
+        _listener.stop()
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands the record over as it is: formatting (and any traceback) happens in the writer
+    thread. The stock ``prepare`` would format here, on the caller's thread."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
 
 
 class _RedactPaths(logging.Filter):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from docklord.coordinator._budget import SourceBudget
 from docklord.coordinator._coordinator import Coordinator
 from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus, Subscriber
 from docklord.coordinator._json import container_json, event_json, iso
@@ -18,6 +19,7 @@ __all__ = [
     "NodeState",
     "NodeStatus",
     "Registration",
+    "SourceBudget",
     "Subscriber",
     "container_json",
     "event_json",

@@ -5,11 +5,12 @@ from datetime import UTC, datetime
 
 import structlog
 
+from docklord.coordinator._budget import SourceBudget, source_of
 from docklord.coordinator._fleet import Fleet
 from docklord.coordinator._nodeauth import NodeAuthenticator
-from docklord.errors import HandshakeRejected, LinkError
+from docklord.errors import DocklordError, HandshakeRejected, InvalidInput, LinkError
 from docklord.link import LinkSession, Transport
-from docklord.protocol import PROTOCOL_VERSION
+from docklord.protocol import PROTOCOL_VERSION, check_hello, clean_envelope
 from docklord.protocol import docklord_pb2 as pb
 
 __all__ = ["LinkManager"]
@@ -22,8 +23,14 @@ HELLO_TIMEOUT = 10.0
 class LinkManager:
     """Accepts node links from any transport: handshake, then feed the fleet until it drops.
 
-    Nothing is accepted before a valid ``Hello``; a bad one is answered at once with a typed
-    ``Reject`` and the link is closed.
+    Nothing is accepted before a valid ``Hello``; a bad one (malformed bytes, a text frame,
+    another frame first, a bad node id, wrong credentials) is answered at once with a typed
+    ``Reject`` and the link is closed, without a traceback. Each refused handshake costs its
+    source address a token of ``failure_budget``; a source without tokens is refused at once
+    (``Reject{reason: "throttled"}``) before anything it sends is read.
+
+    Every snapshot, event batch and engine status a node sends is held to the protocol's
+    limits (``docklord.protocol.clean_envelope``) before the fleet keeps it.
     """
 
     def __init__(
@@ -35,6 +42,7 @@ class LinkManager:
         ping_interval: float = 2.0,
         dead_after: float = 5.0,
         request_timeout: float = 30.0,
+        failure_budget: SourceBudget | None = None,
     ) -> None:
         self.fleet = fleet
         self.auth = auth
@@ -42,25 +50,50 @@ class LinkManager:
         self.ping_interval = ping_interval
         self.dead_after = dead_after
         self.request_timeout = request_timeout
+        # Bad handshakes per source: 20 at once, then 5 a second.
+        self.failures = failure_budget or SourceBudget(burst=20, rate=5)
         self._sessions: set[LinkSession] = set()
 
     async def serve(self, transport: Transport) -> None:
         """Serve one node link until it ends. Never raises for link-level failures."""
+        source = source_of(transport.peer)
+        if self.failures.exhausted(source):
+            wait = self.failures.retry_after(source)
+            await self._refuse(
+                transport, "throttled", f"too many failed link attempts: retry in {wait:.0f} s"
+            )
+            return
         try:
             hello = await self._receive_hello(transport)
-            node_id, welcome = await self._admit(hello)
+            node_id, welcome = await self._admit(hello, source)
         except HandshakeRejected as exc:
-            log.warning("node rejected", peer=transport.peer, reason=exc.reason, error=exc.message)
-            await _send_quietly(
-                transport, pb.Envelope(reject=pb.Reject(reason=exc.reason, message=exc.message))
-            )
-            await transport.close()
+            self._failed(source, transport, exc.reason, exc.message)
+            await self._refuse(transport, exc.reason, exc.message)
+            return
+        except InvalidInput as exc:  # malformed frames or values: the peer's fault
+            self._failed(source, transport, "invalid", exc.message)
+            await self._refuse(transport, "invalid", exc.message)
             return
         except LinkError as exc:
+            self.failures.charge(source)
             log.info("link closed during handshake", peer=transport.peer, error=str(exc))
             await transport.close()
             return
+        except DocklordError as exc:  # the store failed: not the node's fault
+            log.warning("link handshake failed", peer=transport.peer, error=exc.message)
+            await self._refuse(transport, "unavailable", "the coordinator cannot check it now")
+            return
         await self._run(node_id, hello, welcome, transport)
+
+    def _failed(self, source: str, transport: Transport, reason: str, message: str) -> None:
+        self.failures.charge(source)
+        if reason != "throttled":
+            log.warning("node rejected", peer=transport.peer, reason=reason, error=message[:200])
+
+    async def _refuse(self, transport: Transport, reason: str, message: str) -> None:
+        reject = pb.Reject(reason=reason, message=message)
+        await _send_quietly(transport, pb.Envelope(reject=reject))
+        await transport.close()
 
     async def _receive_hello(self, transport: Transport) -> pb.Hello:
         try:
@@ -70,6 +103,7 @@ class LinkManager:
         if first.WhichOneof("body") != "hello":
             raise HandshakeRejected("the first frame must be Hello", reason="invalid")
         hello = first.hello
+        check_hello(hello)
         if hello.protocol_version != PROTOCOL_VERSION:
             raise HandshakeRejected(
                 f"protocol version {hello.protocol_version} is not supported "
@@ -78,8 +112,10 @@ class LinkManager:
             )
         return hello
 
-    async def _admit(self, hello: pb.Hello) -> tuple[str, pb.Welcome]:
-        enrolled = await self.auth.handshake(hello.node_id, hello.proof, hello.enroll_token)
+    async def _admit(self, hello: pb.Hello, source: str) -> tuple[str, pb.Welcome]:
+        enrolled = await self.auth.handshake(
+            hello.node_id, hello.proof, hello.enroll_token, source=source
+        )
         node_id = enrolled.node_id if enrolled else hello.node_id
         state = self.fleet.nodes.get(node_id)
         known = state.seq if state is not None else 0
@@ -125,6 +161,8 @@ class LinkManager:
                 self._sessions.discard(session)
                 self.fleet.detach(node_id, session)
                 log.info("node offline", node_id=node_id)
+        if self.auth.is_pending(node_id):
+            return  # registered on first contact but never online: it stays "never seen"
         await self.auth.store.touch_node(
             node_id,
             last_seen_at=datetime.now(UTC),
@@ -134,7 +172,10 @@ class LinkManager:
         )
 
     async def _on_message(self, node_id: str, envelope: pb.Envelope) -> None:
+        clean_envelope(envelope)
         kind = envelope.WhichOneof("body")
+        if kind in ("events", "snapshot") and self.auth.is_pending(node_id):
+            await self.auth.linked(node_id)
         if kind == "events":
             self.fleet.apply_events(node_id, envelope.events.events)
         elif kind == "snapshot":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -10,6 +11,7 @@ from enum import StrEnum
 
 import structlog
 
+from docklord.coordinator._budget import SourceBudget
 from docklord.errors import DocklordError, HandshakeRejected, NotFound, Unauthenticated
 from docklord.store import EnrollmentToken, NodeAuth, NodeRecord, Store
 
@@ -39,17 +41,37 @@ class Enrolled:
 class NodeAuthenticator:
     """Checks node credentials against the store, once, at the coordinator.
 
-    Secrets are stored as argon2 hashes, which are slow on purpose; a successful check is
-    remembered as a SHA-256 of the secret (in memory only) so the documented per-request access
-    keys (``?node_id=&password=``) stay fast. Revoking a node forgets it at once, and a check
+    Secrets are stored hashed (see ``docklord.store``: a fast keyed hash for high-entropy
+    secrets, argon2 for short ones); a successful check is also remembered as a SHA-256 of the
+    secret (in memory only) so the documented per-request access keys
+    (``?node_id=&password=``) skip the store. Revoking a node forgets it at once, and a check
     that was under way while the node was revoked answers ``REVOKED`` too.
+
+    Open registration is bounded: each source address may register ``registration_budget``
+    new nodes (10 at once, then one every 2 s by default), and while ``max_pending`` nodes
+    have never been seen online (registered but never linked, pre-registered ones included)
+    no further node registers on first contact. Both refusals are ``Reject{reason:
+    "throttled"}``; deleting the stale nodes, or their linking, makes room again.
 
     Node registrations, enrollments and refused handshakes are written to the audit log.
     """
 
-    def __init__(self, store: Store, registration: Registration) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registration: Registration,
+        *,
+        registration_budget: SourceBudget | None = None,
+        max_pending: int = 50,
+    ) -> None:
         self.store = store
         self.registration = registration
+        self.registrations = registration_budget or SourceBudget(burst=10, rate=0.5)
+        self.max_pending = max_pending
+        # Registered on first contact by this process and not online yet.
+        self._fresh: set[str] = set()
+        # One open registration at a time, so concurrent ones cannot overshoot the cap.
+        self._registering = asyncio.Lock()
         self._verified: dict[str, bytes] = {}
         self._revoked: set[str] = set()
         # Name and labels of nodes invited with an enrollment token, until they enroll (the
@@ -59,6 +81,19 @@ class NodeAuthenticator:
     def forget(self, node_id: str) -> None:
         """Drop the remembered check for ``node_id`` (after a revoke or delete)."""
         self._verified.pop(node_id, None)
+        self._fresh.discard(node_id)
+
+    def is_pending(self, node_id: str) -> bool:
+        """Whether ``node_id`` registered on first contact and has not been online since."""
+        return node_id in self._fresh
+
+    async def linked(self, node_id: str) -> None:
+        """Record that a node registered on first contact is online: it is no longer pending."""
+        self._fresh.discard(node_id)
+        try:
+            await self.store.touch_node(node_id)
+        except DocklordError as exc:
+            log.warning("first sighting not recorded", node_id=node_id, error=exc.message)
 
     def is_revoked(self, node_id: str) -> bool:
         """Whether ``node_id`` was revoked by this coordinator while it runs."""
@@ -156,19 +191,28 @@ class NodeAuthenticator:
         if result is not NodeAuth.OK:
             raise Unauthenticated("invalid node_id or password")
 
-    async def handshake(self, node_id: str, secret: str, enroll_token: str) -> Enrolled | None:
+    async def handshake(
+        self, node_id: str, secret: str, enroll_token: str, *, source: str = ""
+    ) -> Enrolled | None:
         """Authenticate a linking node; returns new credentials when it enrolled.
 
+        Args:
+            node_id, secret, enroll_token: from the node's ``Hello``.
+            source: the node's address, which open registrations are counted against.
+
         Raises:
-            HandshakeRejected: with ``reason`` ``bad_credentials`` or ``revoked``.
+            HandshakeRejected: with ``reason`` ``bad_credentials``, ``revoked`` or
+                ``throttled`` (too many open registrations).
         """
         try:
-            return await self._handshake(node_id, secret, enroll_token)
+            return await self._handshake(node_id, secret, enroll_token, source)
         except HandshakeRejected as exc:
             await self._audit(node_id or "unknown", "node.link", f"error: {exc.reason}")
             raise
 
-    async def _handshake(self, node_id: str, secret: str, enroll_token: str) -> Enrolled | None:
+    async def _handshake(
+        self, node_id: str, secret: str, enroll_token: str, source: str
+    ) -> Enrolled | None:
         if enroll_token:
             return await self._enroll(enroll_token)
         if not node_id or not secret:
@@ -177,9 +221,7 @@ class NodeAuthenticator:
         if result is NodeAuth.OK:
             return None
         if result is NodeAuth.UNKNOWN and self.registration is Registration.OPEN:
-            await self.store.register_node(node_id, secret)
-            log.info("node registered on first contact", node_id=node_id)
-            await self._audit(node_id, "node.register", "ok")
+            await self._register_open(node_id, secret, source)
             return None
         if result is NodeAuth.REVOKED:
             raise HandshakeRejected(f"node {node_id} is revoked", reason="revoked")
@@ -189,6 +231,28 @@ class NodeAuthenticator:
                 reason="bad_credentials",
             )
         raise HandshakeRejected("invalid node_id or password", reason="bad_credentials")
+
+    async def _register_open(self, node_id: str, secret: str, source: str) -> None:
+        async with self._registering:
+            await self._register_open_locked(node_id, secret, source)
+
+    async def _register_open_locked(self, node_id: str, secret: str, source: str) -> None:
+        if self.registrations.exhausted(source):
+            wait = self.registrations.retry_after(source)
+            raise HandshakeRejected(
+                f"too many new nodes from this address: retry in {wait:.0f} s", reason="throttled"
+            )
+        if await self.store.count_unseen_nodes() >= self.max_pending:
+            raise HandshakeRejected(
+                f"{self.max_pending} registered nodes have never linked: link or delete them "
+                "before more nodes register",
+                reason="throttled",
+            )
+        self.registrations.charge(source)
+        await self.store.register_node(node_id, secret)
+        self._fresh.add(node_id)
+        log.info("node registered on first contact", node_id=node_id)
+        await self._audit(node_id, "node.register", "ok")
 
     async def _enroll(self, token: str) -> Enrolled:
         record = await self.store.consume_enrollment(token)

@@ -15,11 +15,11 @@ import grpc
 import grpc.aio
 import structlog
 
-from docklord.errors import ConfigError, LinkClosed
+from docklord.errors import ConfigError, InvalidInput, LinkClosed
 from docklord.link._memory import MemoryPipe
 from docklord.link._tasks import cancel_and_wait, log_failure
 from docklord.link._transport import Transport
-from docklord.protocol import MAX_FRAME_BYTES, Envelope
+from docklord.protocol import MAX_FRAME_BYTES, Envelope, decode
 
 __all__ = ["GrpcLinkServer", "connect_grpc", "tls_server_credentials"]
 
@@ -40,6 +40,25 @@ _OPTIONS = [
 _RPC_ENDED = (grpc.RpcError, grpc.aio.BaseError, asyncio.InvalidStateError)
 
 TransportHandler = Callable[[Transport], Awaitable[None]]
+
+
+class _Undecodable:
+    """What the deserializer hands over for bytes that are not an ``Envelope``.
+
+    gRPC's own handling of a deserializer that raises is a logged traceback and a dead call;
+    this way the session learns of it as ``InvalidInput``, like over WebSocket, and the
+    coordinator answers with a ``Reject``.
+    """
+
+    def __init__(self, error: InvalidInput) -> None:
+        self.error = error
+
+
+def _deserialize(data: bytes) -> Envelope | _Undecodable:
+    try:
+        return decode(data)
+    except InvalidInput as exc:
+        return _Undecodable(exc)
 
 
 async def connect_grpc(
@@ -68,7 +87,7 @@ async def connect_grpc(
     call = channel.stream_stream(
         PATH,
         request_serializer=Envelope.SerializeToString,
-        response_deserializer=Envelope.FromString,
+        response_deserializer=_deserialize,
     )(wait_for_ready=False)
     # Without wait_for_ready the call fails as soon as the channel does (refused, or a TLS
     # handshake that fails verification) and says why, instead of waiting out the timeout.
@@ -111,6 +130,7 @@ class _GrpcTransport:
         self._inbox = MemoryPipe(_PUMP_FRAMES, sender=peer, receiver="this end")
         self._outbox = MemoryPipe(_PUMP_FRAMES, sender="this end", receiver=peer)
         self._closed = False
+        self._bad: InvalidInput | None = None
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
 
@@ -135,12 +155,20 @@ class _GrpcTransport:
     async def receive(self) -> Envelope:
         if self._closed:
             raise LinkClosed(f"link to {self._peer} is closed")
-        return await self._inbox.get()
+        try:
+            return await self._inbox.get()
+        except LinkClosed:
+            if self._bad is not None:
+                raise self._bad from None
+            raise
 
     async def _read_all(self) -> None:
         reason = f"{self._peer} closed the link"
         try:
             while (msg := await self._stream.read()) is not grpc.aio.EOF:
+                if isinstance(msg, _Undecodable):
+                    self._bad, reason = msg.error, msg.error.message
+                    break
                 if not self._inbox.closed:
                     await self._inbox.put(msg)
         except LinkClosed:
@@ -272,7 +300,7 @@ class GrpcLinkServer:
         server = grpc.aio.server(options=_OPTIONS)
         method = grpc.stream_stream_rpc_method_handler(
             self._connect,
-            request_deserializer=Envelope.FromString,
+            request_deserializer=_deserialize,
             response_serializer=Envelope.SerializeToString,
         )
         server.add_generic_rpc_handlers(

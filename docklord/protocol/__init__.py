@@ -4,6 +4,8 @@ The contract is ``docklord.proto`` in this package; ``docklord_pb2`` is generate
 ``scripts/gen-proto`` and never edited by hand. Everything else in Docklord imports the
 messages from here, encodes and decodes frames with :func:`encode`/:func:`decode`, and converts
 between domain values and messages only with the ``*_to_proto``/``*_from_proto`` functions.
+What a node may send is bounded by the one table of limits (``MAX_*``, ``STRING_LIMITS``),
+enforced by :func:`check_hello` and :func:`clean_envelope`.
 
 Note that ``ContainerSummary``, ``EngineInfo`` and ``PortBinding`` here are the *wire*
 messages; the domain types of the same names live in ``docklord.engine``.
@@ -20,12 +22,28 @@ from docklord.protocol._codec import (
     load_json,
 )
 from docklord.protocol._convert import (
+    check_hello,
+    clean_envelope,
     engine_info_from_proto,
     engine_info_to_proto,
     error_from_proto,
     error_to_proto,
     summary_from_proto,
     summary_to_proto,
+)
+from docklord.protocol._limits import (
+    MAX_CONTAINERS,
+    MAX_ENROLL_TOKEN,
+    MAX_EVENTS,
+    MAX_MAP_ENTRIES,
+    MAX_MAP_KEY,
+    MAX_MAP_VALUE,
+    MAX_NODE_ID,
+    MAX_PORTS,
+    MAX_SECRET,
+    MAX_TIME,
+    NODE_ID_PATTERN,
+    STRING_LIMITS,
 )
 from docklord.protocol.docklord_pb2 import (
     Batch,
@@ -53,8 +71,20 @@ from docklord.protocol.docklord_pb2 import (
 )
 
 __all__ = [
+    "MAX_CONTAINERS",
+    "MAX_ENROLL_TOKEN",
+    "MAX_EVENTS",
     "MAX_FRAME_BYTES",
+    "MAX_MAP_ENTRIES",
+    "MAX_MAP_KEY",
+    "MAX_MAP_VALUE",
+    "MAX_NODE_ID",
+    "MAX_PORTS",
+    "MAX_SECRET",
+    "MAX_TIME",
+    "NODE_ID_PATTERN",
     "PROTOCOL_VERSION",
+    "STRING_LIMITS",
     "Batch",
     "Cancel",
     "ChannelClose",
@@ -77,6 +107,8 @@ __all__ = [
     "Response",
     "Snapshot",
     "Welcome",
+    "check_hello",
+    "clean_envelope",
     "decode",
     "dump_json",
     "encode",

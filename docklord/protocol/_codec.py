@@ -54,12 +54,21 @@ def dump_json(obj: Any) -> bytes:
 def load_json(data: bytes) -> Any:
     """Decodes what :func:`dump_json` produced; empty bytes become ``None``.
 
+    Strict like :func:`dump_json`: ``NaN`` and ``Infinity`` are refused (a peer's ``NaN`` would
+    otherwise reach an API response, which cannot carry it).
+
     Raises:
-        InvalidInput: the bytes are not valid UTF-8 JSON.
+        InvalidInput: the bytes are not valid UTF-8 strict JSON, or nest too deep.
     """
     if not data:
         return None
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_refuse_constant)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         raise InvalidInput(f"invalid JSON document ({len(data)} bytes): {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"JSON document nested too deep ({len(data)} bytes)") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -1,17 +1,28 @@
-"""The one place where domain values become wire messages and back."""
+"""The one place where domain values become wire messages and back.
+
+It is also the boundary check of what a node sends: :func:`check_hello` and
+:func:`clean_envelope` hold every field to the table in ``_limits`` before the coordinator
+keeps or serves any of it.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from google.protobuf.message import Message
 
 from docklord import engine as domain
 from docklord.errors import DocklordError, InvalidInput, error_from_code
+from docklord.protocol import _limits as limits
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol._codec import dump_json, load_json
 
 __all__ = [
+    "check_hello",
+    "clean_envelope",
     "engine_info_from_proto",
     "engine_info_to_proto",
     "error_from_proto",
@@ -40,6 +51,7 @@ def summary_to_proto(summary: domain.ContainerSummary) -> pb.ContainerSummary:
         labels=dict(summary.labels),
     )
     msg.ports.extend(_port_to_proto(port) for port in summary.ports)
+    _clean_summary(msg)
     return msg
 
 
@@ -82,7 +94,7 @@ def _port_from_proto(msg: pb.PortBinding) -> domain.PortBinding:
 
 def engine_info_to_proto(info: domain.EngineInfo) -> pb.EngineInfo:
     """Converts what the engine says about itself."""
-    return pb.EngineInfo(
+    msg = pb.EngineInfo(
         version=info.version,
         api_version=info.api_version,
         min_api_version=info.min_api_version,
@@ -93,6 +105,8 @@ def engine_info_to_proto(info: domain.EngineInfo) -> pb.EngineInfo:
         containers=info.containers,
         images=info.images,
     )
+    _clip(msg)
+    return msg
 
 
 def engine_info_from_proto(msg: pb.EngineInfo) -> domain.EngineInfo:
@@ -133,4 +147,115 @@ def error_from_proto(msg: pb.Error) -> DocklordError:
                 details = loaded
             else:
                 log.warning("protocol.bad_error_details", code=msg.code, error="not an object")
+    _clip(msg)
     return error_from_code(msg.code or DocklordError.code, msg.message, details)
+
+
+# ---- the boundary: what a node sends ---------------------------------------------------------
+
+
+def check_hello(hello: pb.Hello) -> None:
+    """Checks a node's ``Hello``: identity fields must be in bounds, the rest is clipped.
+
+    Raises:
+        InvalidInput: a malformed node id, or an oversized secret or enrollment token.
+    """
+    if hello.node_id and not limits.NODE_ID_PATTERN.fullmatch(hello.node_id):
+        raise InvalidInput(
+            "a node id is 1-128 characters: letters, digits and . _ -, "
+            "starting with a letter or digit"
+        )
+    if len(hello.proof) > limits.MAX_SECRET:
+        raise InvalidInput(f"the node secret is longer than {limits.MAX_SECRET} characters")
+    if len(hello.enroll_token) > limits.MAX_ENROLL_TOKEN:
+        raise InvalidInput("the enrollment token is malformed")
+    _clip(hello)
+    if hello.HasField("engine"):
+        _clip(hello.engine)
+
+
+def clean_envelope(env: pb.Envelope) -> None:
+    """Holds a node's snapshot, events and engine status to the limits, in place.
+
+    Never raises: out-of-bounds values are clipped, dropped or made "unknown" (see
+    ``_limits``). Other frames carry JSON or channel bytes, checked where they are decoded.
+    """
+    kind = env.WhichOneof("body")
+    if kind == "snapshot":
+        snapshot = env.snapshot
+        _truncate(snapshot.containers, limits.MAX_CONTAINERS)
+        for summary in snapshot.containers:
+            _clean_summary(summary)
+        _clean_events(snapshot.journal)
+        if snapshot.HasField("engine"):
+            _clean_engine_status(snapshot.engine)
+    elif kind == "events":
+        _clean_events(env.events.events)
+    elif kind == "engine_status":
+        _clean_engine_status(env.engine_status)
+
+
+def _clean_engine_status(status: pb.EngineStatus) -> None:
+    _clip(status)
+    if status.HasField("engine"):
+        _clip(status.engine)
+
+
+def _clean_events(events: Any) -> None:
+    _truncate(events, limits.MAX_EVENTS)
+    for event in events:
+        _clip(event)
+        _clean_map(event.attributes)
+        if not 0 <= event.time_nano <= limits.MAX_TIME * 1e9:
+            event.time_nano = 0
+        if event.HasField("container"):
+            _clean_summary(event.container)
+
+
+def _clean_summary(msg: pb.ContainerSummary) -> None:
+    _clip(msg)
+    if not _is_time(msg.created):
+        msg.created = 0.0
+    for optional in ("started_at", "finished_at"):
+        if msg.HasField(optional) and not _is_time(getattr(msg, optional)):
+            msg.ClearField(optional)
+    _clean_map(msg.labels)
+    if len(msg.ports) > limits.MAX_PORTS or any(not _port_ok(p) for p in msg.ports):
+        kept = [p for p in msg.ports[: limits.MAX_PORTS] if 0 < p.private_port <= 65535]
+        del msg.ports[:]
+        msg.ports.extend(kept)
+    for port in msg.ports:
+        if port.host_port > 65535:
+            port.host_port = 0
+        _clip(port)
+
+
+def _port_ok(port: pb.PortBinding) -> bool:
+    return 0 < port.private_port <= 65535
+
+
+def _is_time(value: float) -> bool:
+    return math.isfinite(value) and 0.0 <= value <= limits.MAX_TIME
+
+
+def _clip(msg: Message) -> None:
+    """Cuts the message's string fields to their limits in ``STRING_LIMITS``."""
+    for name, size in limits.STRING_LIMITS[msg.DESCRIPTOR.name].items():
+        value = getattr(msg, name)
+        if len(value) > size:
+            setattr(msg, name, value[:size])
+
+
+def _clean_map(entries: MutableMapping[str, str]) -> None:
+    too_long = [k for k, v in entries.items() if len(k) > limits.MAX_MAP_KEY]
+    for key in too_long:
+        del entries[key]
+    for key in list(entries)[limits.MAX_MAP_ENTRIES :]:
+        del entries[key]
+    for key in [k for k, v in entries.items() if len(v) > limits.MAX_MAP_VALUE]:
+        entries[key] = entries[key][: limits.MAX_MAP_VALUE]
+
+
+def _truncate(items: Any, size: int) -> None:
+    if len(items) > size:
+        del items[size:]

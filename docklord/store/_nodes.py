@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from docklord.errors import Conflict, NotFound
 from docklord.store import _validate as check
 from docklord.store._db import StoreBase
 from docklord.store._hashing import (
-    hash_password,
-    needs_rehash,
+    FAST_SECRET_MIN,
+    hash_node_secret,
+    is_fast_hash,
     new_token,
+    node_secret_needs_rehash,
     token_digest,
-    verify_password,
+    verify_node_secret,
 )
 from docklord.store._models import EnrollmentRow, NodeRow, UserRow
 from docklord.store._types import EnrollmentToken, NodeAuth, NodeRecord, NodeVerification
@@ -58,7 +60,8 @@ class NodesMixin(StoreBase):
         name: str | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> NodeRecord:
-        """Registers a node with its secret (stored as an argon2 hash).
+        """Registers a node with its secret, stored hashed (``hash_node_secret``: a fast keyed
+        hash for a machine-made secret, argon2 for a short one).
 
         Raises:
             Conflict: a node with this id exists (revoked or not).
@@ -72,7 +75,7 @@ class NodesMixin(StoreBase):
             labels=check.labels(labels),
             registered_at=self._now(),
         )
-        row.secret_hash = await self._cpu(hash_password, plain, hasher=self._hasher)
+        row.secret_hash = await self._hash_node_secret(plain)
         async with self._write(conflict=f"node {ident!r} is already registered") as session:
             session.add(row)
         return _to_node(row)
@@ -81,7 +84,8 @@ class NodesMixin(StoreBase):
         """Checks a node's credentials (on connect, or as an access key for that node).
 
         The secret is checked before the revocation, so only a holder of the right secret
-        learns that a node is revoked. A hash with outdated parameters is replaced on success.
+        learns that a node is revoked. A hash of the wrong kind or with outdated parameters
+        is replaced on success (an argon2 hash of a machine-made secret becomes the fast one).
 
         Returns:
             The status (``UNKNOWN``, ``BAD_SECRET``, ``REVOKED`` or ``OK``) and the node's
@@ -92,20 +96,38 @@ class NodesMixin(StoreBase):
         if row is None:
             return NodeVerification(NodeAuth.UNKNOWN, None)
         node = _to_node(row)
-        if not isinstance(secret, str) or not await self._cpu(
-            verify_password, row.secret_hash, secret, hasher=self._hasher
+        if not isinstance(secret, str) or not await self._check_node_secret(
+            row.secret_hash, secret
         ):
             return NodeVerification(NodeAuth.BAD_SECRET, node)
         if node.revoked:
             return NodeVerification(NodeAuth.REVOKED, node)
-        if await self._cpu(needs_rehash, row.secret_hash, hasher=self._hasher):
-            new_hash = await self._cpu(hash_password, secret, hasher=self._hasher)
+        if node_secret_needs_rehash(row.secret_hash, secret, hasher=self._hasher):
+            new_hash = await self._hash_node_secret(secret)
             query = update(NodeRow).where(
                 NodeRow.node_id == node_id, NodeRow.secret_hash == row.secret_hash
             )
             async with self._write() as session:
                 await session.execute(query.values(secret_hash=new_hash))
         return NodeVerification(NodeAuth.OK, node)
+
+    async def _check_node_secret(self, secret_hash: str, secret: str) -> bool:
+        # The fast keyed hash takes microseconds: a worker thread would cost more than it.
+        if is_fast_hash(secret_hash):
+            return verify_node_secret(secret_hash, secret)
+        return await self._cpu(verify_node_secret, secret_hash, secret, hasher=self._hasher)
+
+    async def _hash_node_secret(self, secret: str) -> str:
+        if len(secret) >= FAST_SECRET_MIN:
+            return hash_node_secret(secret)
+        return await self._cpu(hash_node_secret, secret, hasher=self._hasher)
+
+    async def count_unseen_nodes(self) -> int:
+        """How many nodes, not revoked, have never been seen online (``last_seen_at`` unset)."""
+        query = select(func.count()).select_from(NodeRow)
+        query = query.where(NodeRow.last_seen_at.is_(None), NodeRow.revoked_at.is_(None))
+        async with self._read() as session:
+            return int((await session.scalar(query)) or 0)
 
     async def get_node(self, node_id: str) -> NodeRecord:
         """The node with this id.

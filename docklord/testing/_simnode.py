@@ -3,10 +3,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from docklord import __version__
 from docklord.errors import HandshakeRejected
-from docklord.link import LinkSession, connect_websocket
+from docklord.link import LinkSession, Transport, connect_websocket
 from docklord.protocol import PROTOCOL_VERSION
 from docklord.protocol import docklord_pb2 as pb
 
@@ -20,12 +21,38 @@ class SimulatedNode:
     handshake like :class:`docklord.node.NodeAgent`, sends a snapshot of ``containers`` running
     containers, and sends one event per :meth:`emit` (a container pausing or resuming), stamped
     with the time it was emitted so that a client can measure the latency end to end.
+
+    To probe the coordinator's checks it can also report what a broken node would: any
+    ``hostname`` or ``engine_message``, or its own ``summaries`` (``NaN`` times, huge labels).
+
+    Args:
+        url: the coordinator (``ws://HOST:PORT``); unused when ``connect`` is given.
+        node_id, password: the node's credentials.
+        containers: how many made-up running containers it reports.
+        summaries: reported instead of the made-up containers, as they are.
+        hostname: ``Hello.hostname``.
+        engine_message: ``EngineStatus.message`` in the snapshot.
+        connect: makes the transport (an in-memory one, say) instead of dialing ``url``.
     """
 
-    def __init__(self, url: str, node_id: str, password: str, *, containers: int = 50) -> None:
+    def __init__(
+        self,
+        url: str,
+        node_id: str,
+        password: str,
+        *,
+        containers: int = 50,
+        summaries: Sequence[pb.ContainerSummary] | None = None,
+        hostname: str = "simulated",
+        engine_message: str = "",
+        connect: Callable[[], Awaitable[Transport]] | None = None,
+    ) -> None:
         self.url = url
         self.node_id = node_id
         self.password = password
+        self.hostname = hostname
+        self.engine_message = engine_message
+        self._connect = connect
         self.seq = int(time.time() * 1_000_000)
         self.base_seq = self.seq
         now = time.time()
@@ -41,6 +68,8 @@ class SimulatedNode:
             )
             for i in range(containers)
         ]
+        if summaries is not None:
+            self.containers = list(summaries)
         self.linked = asyncio.Event()
         self._queue: asyncio.Queue[pb.Event] = asyncio.Queue()
 
@@ -62,23 +91,29 @@ class SimulatedNode:
 
     async def run(self) -> None:
         """Link, send the snapshot, then forward emitted events until cancelled."""
-        transport = await connect_websocket(self.url.rstrip("/") + "/api/v1/link")
+        if self._connect is not None:
+            transport = await self._connect()
+        else:
+            transport = await connect_websocket(self.url.rstrip("/") + "/api/v1/link")
         hello = pb.Hello(
             node_id=self.node_id,
             proof=self.password,
             agent_version=__version__,
             protocol_version=PROTOCOL_VERSION,
-            hostname="simulated",
+            hostname=self.hostname,
             seq=self.seq,
         )
         await transport.send(pb.Envelope(hello=hello))
         reply = await asyncio.wait_for(transport.receive(), 60)
         if reply.WhichOneof("body") != "welcome":
             await transport.close()
-            raise HandshakeRejected(f"simulated node {self.node_id} rejected: {reply}")
+            raise HandshakeRejected(
+                f"simulated node {self.node_id} rejected: {reply.reject.message or reply}",
+                reason=reply.reject.reason,
+            )
         async with LinkSession(transport, name=self.node_id, dialer=True) as session:
             snapshot = pb.Snapshot(base_seq=self.base_seq, seq=self.seq, containers=self.containers)
-            snapshot.engine.CopyFrom(pb.EngineStatus(available=True))
+            snapshot.engine.CopyFrom(pb.EngineStatus(available=True, message=self.engine_message))
             await session.send(pb.Envelope(snapshot=snapshot))
             self.linked.set()
             forward = asyncio.create_task(self._forward(session))
