@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -282,8 +282,17 @@ class Fleet:
             for summary in state.containers.values():
                 yield container_json(node_id, summary)
 
-    def resolve(self, node_id: str, ref: str) -> ContainerSummary:
+    def resolve(
+        self,
+        node_id: str,
+        ref: str,
+        *,
+        visible: Callable[[ContainerSummary], bool] | None = None,
+    ) -> ContainerSummary:
         """The container ``ref`` (id, unique id prefix or name) on an online node.
+
+        With ``visible``, only the containers it accepts are candidates: the others neither
+        match nor make a prefix ambiguous (a caller never learns of them).
 
         Raises:
             NotFound: unknown node or container.
@@ -292,7 +301,10 @@ class Fleet:
         """
         self.online_session(node_id)
         state = self.node(node_id)
-        return resolve_ref(ref, ((node_id, s) for s in state.containers.values()))[1]
+        candidates = (
+            (node_id, s) for s in state.containers.values() if visible is None or visible(s)
+        )
+        return resolve_ref(ref, candidates)[1]
 
     def resolve_anywhere(self, ref: str) -> tuple[str, ContainerSummary]:
         """Like :meth:`resolve` across every online node; also accepts ``node/container``."""

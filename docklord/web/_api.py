@@ -20,6 +20,7 @@ from docklord.web._auth import (
     require_node,
     source_of,
 )
+from docklord.web._container_policy import visible_rows
 
 __all__ = ["router", "user_json"]
 
@@ -235,6 +236,7 @@ async def list_containers(
     fleet = request.app.state.coordinator.fleet
     nodes = [n for n in (node or list(fleet.nodes)) if principal.may_see(n)]
     rows = [c for c in fleet.containers(nodes) if _matches(c, state, q, label)]
+    rows = visible_rows(principal, rows)  # instances only for admins
     return JSONResponse({"containers": rows, "count": len(rows)})
 
 
@@ -251,6 +253,7 @@ async def list_node_containers(
     fleet = request.app.state.coordinator.fleet
     fleet.online_session(node)
     rows = [c for c in fleet.containers([node]) if _matches(c, state, q, label)]
+    rows = visible_rows(principal, rows)  # instances only for admins
     return JSONResponse({"containers": rows, "count": len(rows)})
 
 

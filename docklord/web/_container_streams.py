@@ -44,6 +44,7 @@ from docklord.web._auth import (
     require_node,
     websocket_policy,
 )
+from docklord.web._containers import resolve
 
 __all__ = ["LineSplitter", "LogQuery", "close_ws", "lines_json", "open_stream", "relay", "router"]
 
@@ -104,8 +105,9 @@ class LogQuery(BaseModel):
     """What ``.../logs`` and ``.../logs/ws`` accept (all optional)."""
 
     tail: Annotated[
-        int | None, BeforeValidator(lambda v: None if v in ("all", "") else v), Field(ge=0)
-    ] = Field(None, description="only the last N lines (all by default)")
+        Annotated[int, Field(ge=0)] | None,
+        BeforeValidator(lambda v: None if v in ("all", "") else v),
+    ] = Field(None, description='only the last N lines; "all" (or empty, or absent): every line')
     since: Moment = Field(None, description="Unix seconds, RFC 3339 or a duration ago (10m)")
     until: Moment = Field(None, description="same forms as since")
     timestamps: bool = Field(False, description="prefix each line with its RFC 3339 time")
@@ -303,7 +305,7 @@ async def container_logs(
     With ``follow=true`` the response streams until the container stops or the client leaves.
     """
     coordinator = request.app.state.coordinator
-    args = query.channel_args(coordinator.container_ref(node, ref))
+    args = query.channel_args(await resolve(request, principal, node, ref))
     channel, _ = await open_stream(coordinator, node, "logs", args, window=LOGS_WINDOW)
     if query.format == "ndjson":
         return ChannelResponse(channel, _ndjson_body(channel), "application/x-ndjson")
@@ -341,7 +343,7 @@ async def container_logs_ws(ws: WebSocket, node: str, ref: str) -> None:
     try:
         principal = await authorize(ws, Role.VIEWER, node=node)
         query = parse_query(LogQuery, ws.query_params)
-        args = query.channel_args(coordinator.container_ref(node, ref))
+        args = query.channel_args(await resolve(ws, principal, node, ref))
         channel, _ = await open_stream(coordinator, node, "logs", args, window=LOGS_WINDOW)
     except DocklordError as exc:
         await close_ws(ws, exc)
@@ -384,7 +386,7 @@ async def container_stats(
 ) -> dict[str, Any]:
     """One resource sample of a running container (409 when it does not run)."""
     coordinator = request.app.state.coordinator
-    ref = coordinator.container_ref(node, ref)
+    ref = await resolve(request, principal, node, ref)
     return sample_json(await coordinator.call(node, "containers.stats_once", {"ref": ref}))
 
 
@@ -395,7 +397,7 @@ async def container_stats_ws(ws: WebSocket, node: str, ref: str) -> None:
     coordinator = ws.app.state.coordinator
     try:
         principal = await authorize(ws, Role.VIEWER, node=node)
-        args = {"ref": coordinator.container_ref(node, ref)}
+        args = {"ref": await resolve(ws, principal, node, ref)}
         channel, _ = await open_stream(coordinator, node, "stats", args)
     except DocklordError as exc:
         await close_ws(ws, exc)
@@ -447,7 +449,7 @@ async def _start_exec(ws: WebSocket, principal: Principal, node: str, ref: str) 
     try:
         query = parse_query(ExecQuery, {**ws.query_params, **params})
         params.update(tty=query.tty, user=query.user, workdir=query.workdir)
-        ref = coordinator.container_ref(node, ref)
+        ref = await resolve(ws, principal, node, ref)
         args = {"ref": ref, **query.model_dump(exclude_none=True)}
         channel, started = await open_stream(coordinator, node, "exec", args)
     except DocklordError as exc:

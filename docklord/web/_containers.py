@@ -15,18 +15,34 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from starlette.requests import HTTPConnection
 
 from docklord.coordinator import container_json
 from docklord.engine import ContainerSummary, PortBinding
 from docklord.errors import NotFound, PermissionDenied
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require_node
+from docklord.web._container_policy import (
+    check_create,
+    reserved_label,
+    reserved_name,
+    resolve_visible,
+)
 
 if TYPE_CHECKING:
     from docklord.coordinator import Coordinator
 
-__all__ = ["coordinator_of", "router"]
+__all__ = ["StrictModel", "coordinator_of", "no_lone_surrogates", "resolve", "router"]
 
 router = APIRouter(prefix="/api/v1/nodes/{node}/containers", tags=["containers"])
 
@@ -39,12 +55,25 @@ MARGIN = 30.0
 MAX_STOP_TIMEOUT = 600
 #: The engine refuses memory limits below 6 MiB.
 MIN_MEMORY = 6 * 1024 * 1024
+#: Label limits (characters per key and per value, UTF-8 bytes of all keys and values): labels
+#: travel in every engine event of their container, and an event must stay small.
+MAX_LABEL_KEY = 256
+MAX_LABEL_VALUE = 4096
+MAX_LABELS_BYTES = 64 * 1024
 
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
 IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$"
 _REF = re.compile(r"/?[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?", re.IGNORECASE)
 _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: ``ps`` options a caller who may not see the environment may pass to ``top``: UNIX-style
+#: options, BSD-style ones without ``e`` (which prints each process's environment), and
+#: ``-o``/``o`` with a list of format keywords.
+_PS_UNIX = re.compile(r"-[AadefFHjlLMTwxy]+")
+_PS_BSD = re.compile(r"[aAfhjlmrsSTuvwxX]+")
+_PS_FORMAT = frozenset(("-o", "o", "-O", "O"))
+_PS_FIELDS = re.compile(r"[A-Za-z%_]+(?:,[A-Za-z%_]+)*")
 _SIGNALS = frozenset(
     (
         "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
@@ -57,7 +86,7 @@ _SIGNALS = frozenset(
 )  # fmt: skip
 
 
-def coordinator_of(request: Request) -> Coordinator:
+def coordinator_of(request: HTTPConnection) -> Coordinator:
     """The coordinator serving this request."""
     coordinator: Coordinator = request.app.state.coordinator
     return coordinator
@@ -88,9 +117,37 @@ def _check_env(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def no_lone_surrogates(value: Any) -> Any:
+    """``value`` (a string, or a list or dict of them, nested) unless it holds a lone surrogate.
+
+    JSON may spell one (``"\\ud800"``) but UTF-8 cannot: it could reach neither the node nor
+    the engine.
+    """
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise ValueError("text must not contain a lone surrogate (\\ud800-\\udfff)")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            no_lone_surrogates(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_lone_surrogates(key)
+            no_lone_surrogates(item)
+    return value
+
+
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
-    if any(not key or "\0" in key + value for key, value in labels.items()):
-        raise ValueError("label keys must not be empty; no NUL characters")
+    total = 0
+    for key, value in labels.items():
+        if not key or "\0" in key + value:
+            raise ValueError("label keys must not be empty; no NUL characters")
+        if len(key) > MAX_LABEL_KEY:
+            raise ValueError(f"label key {key[:40]!r}... is over {MAX_LABEL_KEY} characters")
+        if len(value) > MAX_LABEL_VALUE:
+            raise ValueError(f"label {key[:40]!r} has a value over {MAX_LABEL_VALUE} characters")
+        total += len(key.encode()) + len(value.encode())
+    if total > MAX_LABELS_BYTES:
+        raise ValueError(f"labels are over {MAX_LABELS_BYTES} bytes in all (keys and values)")
     return labels
 
 
@@ -108,9 +165,14 @@ UserName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$",
 
 
 class StrictModel(BaseModel):
-    """A request body: unknown fields and type coercion are refused."""
+    """A request body: unknown fields, type coercion and lone surrogates are refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return no_lone_surrogates(value)
 
 
 class PortIn(StrictModel):
@@ -136,6 +198,13 @@ class MountIn(StrictModel):
     target: AbsPath
     read_only: bool = False
     type: Literal["bind", "volume"] = "bind"
+
+    @model_validator(mode="after")
+    def _volume_name(self) -> MountIn:
+        # A volume is named; a path there would be the engine's to interpret.
+        if self.type == "volume" and not re.fullmatch(NAME_PATTERN, self.source):
+            raise ValueError("source: a volume source is a volume name")
+        return self
 
 
 class ContainerCreate(StrictModel):
@@ -166,6 +235,21 @@ class ContainerCreate(StrictModel):
     @classmethod
     def _memory(cls, value: int | str | None) -> int | None:
         return None if value is None else parse_memory(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and reserved_name(value):
+            raise ValueError("names starting with docklord-instance- are for instances")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(key for key in value if reserved_label(key))
+        if reserved:
+            raise ValueError(f"labels {reserved} are for instances (use /api/v1/instances)")
+        return value
 
     @field_validator("restart_max_retries")
     @classmethod
@@ -251,11 +335,47 @@ def details_json(
     return body
 
 
-def resolve(request: Request, node: str, ref: str) -> str:
-    """The container id (or a ref for the engine to resolve) of ``ref`` on ``node``."""
+async def resolve(request: HTTPConnection, principal: Principal, node: str, ref: str) -> str:
+    """The container id (or, for an admin, a ref for the engine to resolve) of ``ref``.
+
+    An instance's container is ``NotFound`` to anyone but an admin (see
+    ``docklord.web._container_policy``).
+    """
     if not _REF.fullmatch(ref):
         raise NotFound(f"no such container: {ref}")
-    return coordinator_of(request).container_ref(node, ref)
+    return await resolve_visible(coordinator_of(request), principal, node, ref)
+
+
+def check_ps_args(principal: Principal, ps_args: str | None) -> None:
+    """Refuse ``ps`` options that print the environment to a caller who may not see it.
+
+    Raises:
+        RequestValidationError: ``422`` naming ``ps_args``.
+    """
+    if ps_args is None or principal.role >= Role.OPERATOR or _safe_ps_args(ps_args.split()):
+        return
+    message = (
+        "without the operator role, ps_args may hold UNIX options (-ef), BSD options without"
+        " e (aux) and -o with format keywords (-o pid,user,args)"
+    )
+    raise RequestValidationError(
+        [{"loc": ("query", "ps_args"), "msg": message, "type": "value_error"}]
+    )
+
+
+def _safe_ps_args(tokens: list[str]) -> bool:
+    at = 0
+    while at < len(tokens):
+        token = tokens[at]
+        if token in _PS_FORMAT:
+            if at + 1 == len(tokens) or not _PS_FIELDS.fullmatch(tokens[at + 1]):
+                return False
+            at += 2
+        elif _PS_UNIX.fullmatch(token) or _PS_BSD.fullmatch(token):
+            at += 1
+        else:
+            return False
+    return True
 
 
 # ---- routes -------------------------------------------------------------------------------
@@ -271,11 +391,7 @@ async def create_container(
         request, principal, "container.create", node=node, target=body.name,
         params=body.audit_params(),
     ) as entry:  # fmt: skip
-        if principal.role < Role.ADMIN and any(m.type == "bind" for m in body.mounts):
-            # A host path mounted into a container is root on that host.
-            raise PermissionDenied(
-                "bind mounts of host paths need the admin role; use a named volume"
-            )
+        await check_create(coordinator, principal, node, body)
         result = await coordinator.call(
             node, "containers.create", body.model_dump(exclude_none=True)
         )
@@ -300,7 +416,7 @@ async def inspect_container(
     operator = principal.role >= Role.OPERATOR
     if raw and not operator:
         raise PermissionDenied("raw inspect needs the operator role (it shows the environment)")
-    container = resolve(request, node, ref)
+    container = await resolve(request, principal, node, ref)
     args = {"ref": container, "raw": raw}
     doc = await coordinator_of(request).call(node, "containers.inspect", args)
     return details_json(node, doc, reveal_env=operator, raw=raw)
@@ -320,7 +436,7 @@ async def remove_container(
     async with audited(
         request, principal, "container.remove", node=node, target=ref, params=params
     ) as entry:
-        entry.target = resolve(request, node, ref)
+        entry.target = await resolve(request, principal, node, ref)
         args = {"ref": entry.target, **params}
         result = await coordinator_of(request).call(node, "containers.remove", args)
         entry.target = result["id"]
@@ -339,7 +455,7 @@ async def _act(
     async with audited(
         request, principal, f"container.{action}", node=node, target=ref, params=params or None
     ) as entry:
-        entry.target = resolve(request, node, ref)
+        entry.target = await resolve(request, principal, node, ref)
         args = {"ref": entry.target, **{k: v for k, v in params.items() if v is not None}}
         result = await coordinator_of(request).call(
             node, f"containers.{action}", args, timeout=timeout
@@ -417,7 +533,8 @@ async def top_container(
     ] = None,
 ) -> dict[str, Any]:
     """The processes of a running container: ``{"titles": [...], "processes": [[...]]}``."""
-    args = {"ref": resolve(request, node, ref), "ps_args": ps_args}
+    check_ps_args(principal, ps_args)
+    args = {"ref": await resolve(request, principal, node, ref), "ps_args": ps_args}
     result: dict[str, Any] = await coordinator_of(request).call(node, "containers.top", args)
     return {"titles": result["titles"], "processes": result["processes"]}
 
@@ -432,7 +549,7 @@ async def exec_in_container(
     async with audited(
         request, principal, "container.exec", node=node, target=ref, params=params
     ) as entry:
-        entry.target = resolve(request, node, ref)
+        entry.target = await resolve(request, principal, node, ref)
         args = {"ref": entry.target, **body.model_dump(exclude_none=True)}
         result: dict[str, Any] = await coordinator_of(request).call(
             node, "containers.exec", args, timeout=body.timeout + MARGIN

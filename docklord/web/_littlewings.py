@@ -38,6 +38,7 @@ from docklord.link import Channel
 from docklord.node._ops_streams import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
+from docklord.web._container_policy import may_reach
 from docklord.web._container_streams import LineSplitter, close_ws, open_stream
 
 __all__ = ["EXPIRED_CLOSE", "HEARTBEAT_TIMEOUT", "heartbeat_window", "router"]
@@ -142,7 +143,9 @@ class _Session:
         if not isinstance(server_id, str) or not server_id.strip():
             raise InvalidInput("connect needs a server_id (a container id, name or node/name)")
         node_id, summary = self.coordinator.fleet.resolve_anywhere(server_id.strip())
-        if not self.principal.may_see(node_id):
+        if not self.principal.may_see(node_id) or not may_reach(
+            self.principal, summary.labels, summary.name
+        ):  # an instance is reachable through /api/v1/instances only
             raise NotFound(f"no such container: {server_id}")
         await self._stop_following()
         self.target = None

@@ -7,6 +7,7 @@ and the real OpenSSH client. The node publishes instance ports on 127.0.0.1 from
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
 
 from docklord.testing import CoordinatorProcess, NodeProcess, eventually, unique_name
 
@@ -274,3 +277,70 @@ async def test_bad_requests_are_clear_4xx(box: Box, alice: Person) -> None:
     for path in ("/api/v1/instances/not-an-id", "/api/v1/instances/0123456789abcdef"):
         assert (await alice.client.get(path)).status_code in (404, 422)
     assert (await alice.client.get("/api/v1/instances")).json() == {"instances": []}
+
+
+async def test_instance_containers_are_not_in_the_containers_api(
+    box: Box, alice: Person, bob: Person
+) -> None:
+    """Only /api/v1/instances reaches an instance, for its owner and admins (defect 4)."""
+    data = (await create(alice))["data"]
+    container_id, name = data["containerId"], f"docklord-instance-{data['id']}"
+    base = f"/api/v1/nodes/{box.node.node_id}/containers"
+
+    async def admin_lists_it() -> bool:
+        listed = (await box.admin.get("/api/v1/containers")).json()["containers"]
+        return any(c["id"] == container_id for c in listed)
+
+    await eventually(admin_lists_it, what="the instance container in the fleet cache")
+    assert (await box.admin.get(f"{base}/{name}")).json()["id"] == container_id
+    for who in (alice, bob):  # the owner too: an instance is reached as an instance
+        for listing in ("/api/v1/containers", base):
+            rows = (await who.client.get(listing)).json()["containers"]
+            assert container_id not in {r["id"] for r in rows}
+        for ref in (name, container_id, container_id[:12]):
+            for method, path, params in _CONTAINER_ROUTES:
+                if method != "GET" and who is alice:
+                    continue  # a viewer may not act on any container (403 before the lookup)
+                response = await who.client.request(method, f"{base}/{ref}{path}", **params)
+                assert response.status_code == 404, (who.name, method, path, response.text)
+                assert response.json()["error"]["message"] == f"no such container: {ref}"
+        await _websockets_say_no_such_container(box, who, base, container_id, name)
+
+    # Nothing reached the instance: it runs, and only the owner's key is in it.
+    assert (await alice.client.get(f"/api/v1/instances/{data['id']}")).json()["state"] == "running"
+    await logged_in(alice, data["ports"]["ssh"])
+    keys = await ssh(alice, data["ports"]["ssh"], "cat", "/root/.ssh/authorized_keys")
+    assert keys.stdout == alice.public_key + "\n"
+
+
+_CONTAINER_ROUTES: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "", {}),
+    ("GET", "/top", {}),
+    ("GET", "/logs", {}),
+    ("GET", "/stats", {}),
+    ("POST", "/exec", {"json": {"cmd": ["sh", "-c", "echo x >> /root/.ssh/authorized_keys"]}}),
+    *[("POST", f"/{action}", {}) for action in ("stop", "restart", "kill", "pause", "unpause")],
+    ("POST", "/start", {}),
+    ("DELETE", "", {"params": {"force": "true"}}),
+]
+
+
+async def _websockets_say_no_such_container(
+    box: Box, who: Person, base: str, container_id: str, name: str
+) -> None:
+    headers = {"Authorization": who.client.headers["Authorization"]}
+    root = f"ws://127.0.0.1:{box.coordinator.port}"
+    paths = ["logs/ws", "stats/ws"] + (["exec/ws?cmd=sh"] if "operator" in who.name else [])
+    for path in paths:
+        async with websockets.connect(
+            f"{root}{base}/{name}/{path}", additional_headers=headers
+        ) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404, path
+    if "operator" in who.name:  # /api/ws needs the operator role
+        async with websockets.connect(f"{root}/api/ws", additional_headers=headers) as ws:
+            for ref in (container_id, name, f"{box.node.node_id}/{name}"):
+                await ws.send(json.dumps({"type": "connect", "server_id": ref}))
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                assert reply == {"type": "error", "message": f"no such container: {ref}"}

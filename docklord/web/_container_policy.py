@@ -1,0 +1,129 @@
+"""Who may reach which container, and which create settings need the admin role.
+
+Two rules live here, for every container route (REST and WebSocket) alike:
+
+- **Instances are not containers to the containers API.** A container the node made for an
+  instance (it carries the ``docklord.instance`` label, or its name starts with
+  ``docklord-instance-``) is reachable only through ``/api/v1/instances``, by its owner and by
+  admins. To anyone but an admin the container routes answer ``404`` for it and the lists leave
+  it out, as if it did not exist. Admins see and reach it everywhere (they are root on every
+  node through the tunnel anyway).
+- **Settings that amount to root on the host are for admins** (docs/SECURITY.md lists each
+  field): bind mounts of host paths and the host's network namespace. An operator asking for
+  one gets ``403`` naming the field; the refusal is audited like every create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from docklord.errors import NotFound, PermissionDenied
+from docklord.node._ops_instances import INSTANCE_LABEL, NAME_PREFIX
+from docklord.web._auth import Principal, Role
+
+if TYPE_CHECKING:
+    from docklord.coordinator import Coordinator
+
+__all__ = [
+    "check_create",
+    "is_instance",
+    "may_reach",
+    "reserved_label",
+    "reserved_name",
+    "resolve_visible",
+    "visible_rows",
+]
+
+#: The network mode that shares the host's network namespace (loopback services included).
+HOST_NETWORK = "host"
+
+
+def is_instance(labels: Mapping[str, str], name: str) -> bool:
+    """Whether a container is an instance's: by the node's label, or by the reserved name."""
+    return INSTANCE_LABEL in labels or name.lstrip("/").startswith(NAME_PREFIX)
+
+
+def reserved_name(name: str) -> bool:
+    """Whether a container name is one the node gives instances."""
+    return name.lstrip("/").startswith(NAME_PREFIX)
+
+
+def reserved_label(key: str) -> bool:
+    """Whether a label key belongs to the instance machinery (nobody sets it by hand)."""
+    return key == INSTANCE_LABEL or key.startswith(INSTANCE_LABEL + ".")
+
+
+def may_reach(principal: Principal, labels: Mapping[str, str], name: str) -> bool:
+    """Whether the container routes show this container to ``principal``."""
+    return principal.role >= Role.ADMIN or not is_instance(labels, name)
+
+
+def visible_rows(principal: Principal, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The container JSON rows (``container_json``) that ``principal`` may see."""
+    return [r for r in rows if may_reach(principal, r.get("labels") or {}, r.get("name", ""))]
+
+
+async def resolve_visible(
+    coordinator: Coordinator, principal: Principal, node: str, ref: str
+) -> str:
+    """The full id of the container ``ref`` on ``node`` that ``principal`` may reach.
+
+    An admin gets :meth:`Coordinator.container_ref` as is. Anyone else resolves among the
+    containers they may see; a ref the cache does not know (a container made a moment ago) is
+    looked up on the node first, so that an instance is never reached by a name or a prefix
+    the cache has not seen yet. An instance answers ``NotFound``, like a missing container.
+
+    Raises:
+        NotFound, NodeOffline, Conflict: as :meth:`Coordinator.container_ref`.
+    """
+    if principal.role >= Role.ADMIN:
+        return coordinator.container_ref(node, ref)
+    try:
+        return coordinator.fleet.resolve(
+            node, ref, visible=lambda s: may_reach(principal, s.labels, s.name)
+        ).id
+    except NotFound:
+        coordinator.fleet.node(node)  # an unknown node stays "no such node"
+    doc = await coordinator.call(node, "containers.inspect", {"ref": ref, "raw": False})
+    summary = doc["summary"]
+    if not may_reach(principal, summary.get("labels") or {}, summary.get("name", "")):
+        raise NotFound(f"no such container: {ref}")
+    found: str = summary["id"]
+    return found
+
+
+async def check_create(
+    coordinator: Coordinator, principal: Principal, node: str, body: Any
+) -> None:
+    """Refuse (``403``, naming the field) the create settings that need the admin role.
+
+    ``body`` is a :class:`ContainerCreate`: ``mounts`` and ``network`` are read.
+    """
+    if principal.role >= Role.ADMIN:
+        return
+    if any(m.type == "bind" for m in body.mounts):
+        # A host path mounted into a container is root on that host.
+        raise _needs_admin(
+            "mounts", "bind mounts of host paths need the admin role; use a named volume"
+        )
+    if body.network is not None and await _is_host_network(coordinator, node, body.network):
+        # The host's namespace reaches every loopback-only service: the coordinator, the
+        # database, a `docklord tunnel` (the Docker API, which is root on the host).
+        raise _needs_admin("network", f"network {body.network!r} (the host's) needs the admin role")
+
+
+async def _is_host_network(coordinator: Coordinator, node: str, network: str) -> bool:
+    if network == HOST_NETWORK:
+        return True
+    # The engine also resolves a network by id or id prefix: look at what it would pick.
+    listed = (await coordinator.call(node, "networks.list"))["networks"]
+    by_name = [n for n in listed if n.get("name") == network]
+    matches = by_name or [n for n in listed if str(n.get("id", "")).startswith(network)]
+    return any(n.get("driver") == HOST_NETWORK or n.get("name") == HOST_NETWORK for n in matches)
+
+
+def _needs_admin(field: str, message: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"{field}: {message} (it amounts to root on the node's host)", details={"field": field}
+    )
