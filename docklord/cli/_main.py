@@ -139,15 +139,29 @@ def up(
     port: Annotated[int | None, typer.Option(help="HTTP port. (default 3000)")] = None,
     data_dir: Annotated[str | None, typer.Option(help="Data directory. (default ./data)")] = None,
     docker_host: Annotated[str | None, typer.Option(help="Engine address (DOCKER_HOST).")] = None,
+    reset_local_node: Annotated[
+        bool,
+        typer.Option(
+            "--reset-local-node",
+            help="Forget the local node's identity (DATA_DIR/node/node.json) so that it "
+            "registers again under a new id: the way back after it was revoked.",
+        ),
+    ] = False,
     log_format: LogFormat = None,
     log_level: LogLevel = None,
 ) -> None:
-    """All in one: a coordinator on 127.0.0.1 plus a node for the local engine, in one process."""
+    """All in one: a coordinator on 127.0.0.1 plus a node for the local engine, in one process.
+
+    The coordinator keeps running whatever happens to the local node.
+
+    A revoked local node stays off, also after a restart, until `--reset-local-node`.
+    """
     from docklord.cli._up import up_main
 
     flags = {"port": port, "data_dir": data_dir, "log_format": log_format, "log_level": log_level}
     cfg = _load(CoordinatorConfig, flags, None)
-    _run(up_main(cfg, docker_host or os.environ.get("DOCKER_HOST", "")))
+    docker = docker_host or os.environ.get("DOCKER_HOST", "")
+    _run(up_main(cfg, docker, reset_node=reset_local_node))
 
 
 def _load(cls: Any, flags: dict[str, Any], config_file: str | None) -> Any:

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
+from docklord.coordinator._instances import InstanceReconciler
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
 from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
@@ -58,6 +59,7 @@ class Coordinator:
             dead_after=dead_after,
             request_timeout=config.request_timeout,
         )
+        self.instances = InstanceReconciler(self.store, self.fleet, self.call)
         self.metrics = CollectorRegistry()
         self.metrics.register(_FleetCollector(self.fleet))
         self._announce = announce
@@ -76,6 +78,7 @@ class Coordinator:
             for record in await self.store.list_nodes():
                 if record.revoked_at is None:
                     self.fleet.know(record)
+            await self.instances.start()
             if self.config.grpc_port:
                 self._grpc = GrpcLinkServer(
                     self.links.serve,
@@ -192,6 +195,7 @@ class Coordinator:
         if self._closed:
             return
         self._closed = True
+        await self.instances.aclose()
         await self.links.aclose()
         if self._grpc is not None:
             await self._grpc.__aexit__(None, None, None)

@@ -3,7 +3,8 @@
 Creating one takes two steps around the node's work: ``reserve_instance`` writes the row first
 (the unique ``(user_id, node_id)`` index makes two concurrent requests of one user for one node
 collide here, before any container exists), and ``complete_instance`` records the container and
-its ports once the node made them. A failed creation deletes the reservation.
+its ports once the node made them. A failed creation deletes the reservation; one that a
+coordinator crash cut short is settled at the next start (``coordinator/_instances.py``).
 """
 
 from __future__ import annotations
@@ -113,6 +114,17 @@ class InstancesMixin(StoreBase):
         )
         if user_id is not None:
             query = query.where(InstanceRow.user_id == user_id)
+        async with self._read() as session:
+            rows = (await session.execute(query.order_by(InstanceRow.created_at))).all()
+        return _rows(rows)
+
+    async def list_unfinished_instances(self) -> list[Instance]:
+        """Instances reserved but never completed (no container recorded), oldest first."""
+        query = (
+            select(InstanceRow, UserRow.username)
+            .join(UserRow, UserRow.id == InstanceRow.user_id)
+            .where(InstanceRow.container_id.is_(None))
+        )
         async with self._read() as session:
             rows = (await session.execute(query.order_by(InstanceRow.created_at))).all()
         return _rows(rows)

@@ -13,7 +13,7 @@ from types import TracebackType
 
 import httpx
 
-__all__ = ["CoordinatorProcess", "NodeProcess", "free_port"]
+__all__ = ["CoordinatorProcess", "NodeProcess", "UpProcess", "free_port"]
 
 
 def free_port() -> int:
@@ -81,7 +81,52 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-class CoordinatorProcess(_Process):
+class _Server(_Process):
+    """A process that serves the HTTP API on 127.0.0.1:``port``."""
+
+    port: int
+    admin_password: str
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT`` (what a node passes as ``--coordinator``)."""
+        return f"ws://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        """Whether the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until ``/readyz`` answers 200; fail with the log if the process died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"{self.args[0]} exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{self.args[0]} not ready after {timeout}s:\n{self.log()}")
+
+    def login(self, username: str = "admin", password: str | None = None) -> str:
+        """Log in and return a bearer token."""
+        response = httpx.post(
+            f"{self.url}/api/v1/auth/login",
+            json={"username": username, "password": password or self.admin_password},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["token"])
+
+
+class CoordinatorProcess(_Server):
     """``docklord coordinator`` on 127.0.0.1 with fresh ports and its own data dir."""
 
     def __init__(
@@ -114,43 +159,36 @@ class CoordinatorProcess(_Process):
         )
 
     @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:PORT`` (what a node passes as ``--coordinator``)."""
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
     def grpc_url(self) -> str:
         """``grpc://127.0.0.1:PORT``."""
         return f"grpc://127.0.0.1:{self.grpc_port}"
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        """Block until ``/readyz`` answers 200; fail with the log if the process died."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"coordinator exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"coordinator not ready after {timeout}s:\n{self.log()}")
 
-    def login(self, username: str = "admin", password: str | None = None) -> str:
-        """Log in and return a bearer token."""
-        response = httpx.post(
-            f"{self.url}/api/v1/auth/login",
-            json={"username": username, "password": password or self.admin_password},
-            timeout=10,
+class UpProcess(_Server):
+    """``docklord up`` (coordinator + local node in one process) with its own data dir."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        docker_host: str,
+        admin_password: str = "admin-test-password",  # noqa: S107 - throw-away test instance
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.port = free_port()
+        self.admin_password = admin_password
+        args = [
+            "up",
+            f"--port={self.port}",
+            f"--data-dir={self.data_dir}",
+            f"--docker-host={docker_host}",
+            *extra_args,
+        ]
+        super().__init__(
+            args, _env({"DOCKLORD_ADMIN_PASSWORD": admin_password}), workdir / "up.log"
         )
-        response.raise_for_status()
-        return str(response.json()["token"])
 
 
 class NodeProcess(_Process):

@@ -71,3 +71,11 @@ async def test_a_user_with_instances_cannot_be_deleted(store: Store) -> None:
         await store.delete_user(alice.id)
     await store.delete_instance(instance.id)
     await store.delete_user(alice.id)
+
+
+async def test_unfinished_instances_are_the_ones_without_a_container(store: Store) -> None:
+    alice = await store.create_user("alice", "pw", Role.VIEWER)
+    done = await store.reserve_instance(alice.id, "node-1", KEY)
+    await store.complete_instance(done.id, "c" * 64, 2000)
+    stuck = await store.reserve_instance(alice.id, "node-2", KEY)
+    assert [i.id for i in await store.list_unfinished_instances()] == [stuck.id]
