@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from docklord.logs import redact_query
 
 
@@ -33,3 +35,27 @@ def test_uvicorn_websocket_lines_are_redacted() -> None:
     assert logging.getLogger("uvicorn.error").filter(record)
     assert "pw1" not in record.getMessage()
     assert "password=***" in record.getMessage()
+
+
+def test_tracebacks_are_plain_and_written_off_the_callers_thread(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+    import logging.handlers
+
+    import structlog
+
+    from docklord.logs import configure
+
+    configure("console", "info")
+    (handler,) = logging.getLogger().handlers
+    # The caller only queues the record; a background thread formats and writes it.
+    assert isinstance(handler, logging.handlers.QueueHandler)
+    try:
+        1 / 0  # noqa: B018
+    except ZeroDivisionError as exc:
+        structlog.get_logger("test").error("boom", exc_info=exc)
+    configure("console", "info")  # drains what the previous writer still had
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ZeroDivisionError" in err
+    assert "╭" not in err and "│" not in err  # not rich's boxed rendering
