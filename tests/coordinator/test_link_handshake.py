@@ -102,6 +102,9 @@ async def test_open_registration_is_throttled_per_source(open_hub: Hub) -> None:
     assert 1 <= answers.count("welcome") <= allowed
     assert set(answers) == {"welcome", "throttled"}
     assert len(await open_hub.store.list_nodes()) == answers.count("welcome")
+    # Refused registrations are not failed handshakes: the address's nodes still link.
+    assert not open_hub.links.failures.exhausted("10.3.3.3")
+    assert await _handshake(open_hub, "new-0", "10.3.3.3:7001") == "welcome"
     # Another address still registers.
     assert await _handshake(open_hub, "elsewhere", "10.4.4.4:7000") == "welcome"
 
