@@ -14,7 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from docklord.store import Store, hash_password
 from docklord.testing import CoordinatorProcess, NodeProcess
 
 
@@ -102,3 +105,29 @@ async def _wait_online(coordinator: CoordinatorProcess, token: str, node_id: str
                 return
             await asyncio.sleep(0.05)
     raise SystemExit("node did not come online")
+
+
+async def preregister(url: str, prefix: str, count: int, *, argon2: bool = False) -> dict[str, str]:
+    """Registers ``count`` nodes in the store at ``url`` before its coordinator starts, with
+    machine-made secrets (as ``POST /api/v1/nodes`` makes them); ``argon2`` then replaces their
+    hashes with argon2 ones, as older versions stored them. Returns their ids and secrets.
+
+    Open registration would throttle this many new nodes from one address.
+    """
+    nodes = {f"{prefix}{i:05d}": secrets.token_urlsafe(32) for i in range(count)}
+    async with Store(url) as store:
+        for node_id, secret in nodes.items():
+            await store.register_node(node_id, secret)
+    if argon2:
+        hashes = await asyncio.gather(
+            *(asyncio.to_thread(hash_password, s) for s in nodes.values())
+        )
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            for node_id, secret_hash in zip(nodes, hashes, strict=True):
+                await conn.execute(
+                    text("UPDATE nodes SET secret_hash = :h WHERE node_id = :n"),
+                    {"h": secret_hash, "n": node_id},
+                )
+        await engine.dispose()
+    return nodes

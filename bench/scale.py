@@ -17,14 +17,13 @@ import asyncio
 import gc
 import json
 import os
-import secrets
 import tempfile
 import time
 from pathlib import Path
 
 import websockets
 
-from bench._common import docker_host, fleet, machine, pct, table
+from bench._common import docker_host, fleet, machine, pct, preregister, table
 from docklord.logs import configure
 from docklord.testing import CoordinatorProcess, SimulatedNode
 
@@ -41,14 +40,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def simulate(coordinator: CoordinatorProcess, args: argparse.Namespace) -> list[str]:
+async def simulate(
+    coordinator: CoordinatorProcess, args: argparse.Namespace, credentials: dict[str, str]
+) -> list[str]:
     url = coordinator.ws_url
     nodes = [
-        SimulatedNode(url, f"sim{i:04d}", secrets.token_urlsafe(12), containers=args.containers)
-        for i in range(args.nodes)
+        SimulatedNode(url, node_id, secret, containers=args.containers)
+        for node_id, secret in credentials.items()
     ]
     started = time.monotonic()
-    gate = asyncio.Semaphore(32)  # registration hashes each new secret (argon2): pace it
+    gate = asyncio.Semaphore(32)  # do not open thousands of sockets in the same instant
 
     async def run(node: SimulatedNode) -> None:
         async with gate:
@@ -125,10 +126,14 @@ def main() -> None:
     print(machine())
     work = Path(tempfile.mkdtemp(prefix="docklord-scale-"))
     coordinator = CoordinatorProcess(work, extra_args=["--log-level=warning", "--grpc-port=0"])
+    (work / "data").mkdir(parents=True)
+    # Pre-registered: open registration throttles 1,000 new nodes from one address.
+    store_url = f"sqlite+aiosqlite:///{work / 'data' / 'docklord.db'}"
+    credentials = asyncio.run(preregister(store_url, "sim", args.nodes))
     coordinator.start()
     try:
         coordinator.wait_ready()
-        sim = asyncio.run(simulate(coordinator, args))
+        sim = asyncio.run(simulate(coordinator, args, credentials))
     finally:
         coordinator.stop()
     rss, cpu = idle_node(args.idle)

@@ -86,8 +86,10 @@ class LinkManager:
         await self._run(node_id, hello, welcome, transport)
 
     def _failed(self, source: str, transport: Transport, reason: str, message: str) -> None:
-        self.failures.charge(source)
+        # A registration refused for the registration budget is not a bad handshake: charging
+        # it would lock the address's registered nodes out too.
         if reason != "throttled":
+            self.failures.charge(source)
             log.warning("node rejected", peer=transport.peer, reason=reason, error=message[:200])
 
     async def _refuse(self, transport: Transport, reason: str, message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import structlog
@@ -16,8 +17,10 @@ from docklord.coordinator import SourceBudget
 from docklord.errors import HandshakeRejected
 from docklord.link import Transport
 from docklord.protocol import PROTOCOL_VERSION, Envelope, Hello, encode
+from docklord.store import hash_password
 from docklord.testing import SimulatedNode, eventually
 
+from ..store.conftest import raw_rows, set_secret_hash
 from .conftest import Hub, RawTransport
 
 SECRET = "s" * 43
@@ -99,6 +102,9 @@ async def test_open_registration_is_throttled_per_source(open_hub: Hub) -> None:
     assert 1 <= answers.count("welcome") <= allowed
     assert set(answers) == {"welcome", "throttled"}
     assert len(await open_hub.store.list_nodes()) == answers.count("welcome")
+    # Refused registrations are not failed handshakes: the address's nodes still link.
+    assert not open_hub.links.failures.exhausted("10.3.3.3")
+    assert await _handshake(open_hub, "new-0", "10.3.3.3:7001") == "welcome"
     # Another address still registers.
     assert await _handshake(open_hub, "elsewhere", "10.4.4.4:7000") == "welcome"
 
@@ -154,3 +160,20 @@ async def test_arbitrary_first_frames_never_raise_past_the_handshake(
     await enroll_hub.links.serve(transport)
     assert transport.closed
     assert all(e.WhichOneof("body") == "reject" for e in transport.sent)
+
+
+async def test_an_argon2_node_secret_migrates_on_the_next_successful_link(
+    enroll_hub: Hub, tmp_path: Path
+) -> None:
+    await enroll_hub.store.register_node("old-node", SECRET)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'coordinator.db'}"
+    await set_secret_hash(url, "old-node", hash_password(SECRET))
+    node = SimulatedNode("", "old-node", SECRET, containers=1, connect=_memory(enroll_hub, "c:1"))
+    task = asyncio.create_task(node.run())
+    try:
+        await node.linked.wait()
+        [row] = await raw_rows(url, "nodes")
+        assert row["secret_hash"].startswith("hmac-sha256$")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

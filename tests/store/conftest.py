@@ -191,6 +191,19 @@ async def open_store(database_url: str, clock: FakeClock) -> AsyncIterator[OpenS
         await store.aclose()
 
 
+async def set_secret_hash(url: str, node_id: str, secret_hash: str) -> None:
+    """Writes a node's secret hash past the store (as an older Docklord stored it)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE nodes SET secret_hash = :h WHERE node_id = :n"),
+                {"h": secret_hash, "n": node_id},
+            )
+    finally:
+        await engine.dispose()
+
+
 async def raw_rows(url: str, table: str) -> list[dict[str, Any]]:
     """Every row of a table as stored, read past the store (plain SQL)."""
     engine = create_async_engine(url)

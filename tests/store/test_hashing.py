@@ -50,3 +50,23 @@ def test_new_tokens_are_long_random_and_url_safe() -> None:
 def test_token_digest_is_sha256_hex() -> None:
     assert token_digest("abc") == hashlib.sha256(b"abc").hexdigest()
     assert len(token_digest(new_token())) == 64
+
+
+def test_node_secret_hashes_pick_their_kind_by_length() -> None:
+    from docklord.store._hashing import (
+        hash_node_secret,
+        node_secret_needs_rehash,
+        verify_node_secret,
+    )
+
+    long_secret, short_secret = "k" * 43, "short"
+    fast = hash_node_secret(long_secret)
+    assert fast.startswith("hmac-sha256$") and verify_node_secret(fast, long_secret)
+    assert not verify_node_secret(fast, long_secret + "x")
+    assert not node_secret_needs_rehash(fast, long_secret)
+    slow = hash_node_secret(short_secret)
+    assert slow.startswith("$argon2id$") and verify_node_secret(slow, short_secret)
+    assert node_secret_needs_rehash(hash_password(long_secret), long_secret)
+    for malformed in ("hmac-sha256$", "hmac-sha256$zz$00", "hmac-sha256$00", "$argon2id$junk"):
+        assert not verify_node_secret(malformed, long_secret)
+    assert not verify_node_secret(fast, "\ud800" * 40)  # never raises

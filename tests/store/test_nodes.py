@@ -1,15 +1,24 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
 
 from docklord.errors import Conflict, InvalidInput, NotFound
-from docklord.store import EnrollmentToken, NodeAuth, NodeRecord, Role, Store, needs_rehash
+from docklord.store import (
+    EnrollmentToken,
+    NodeAuth,
+    NodeRecord,
+    Role,
+    Store,
+    hash_password,
+    needs_rehash,
+)
 
-from .conftest import FakeClock, OpenStore, raw_rows
+from .conftest import FAST_HASHER, FakeClock, OpenStore, raw_rows, set_secret_hash
 
 
 async def test_register_and_get_a_node(store: Store, clock: FakeClock) -> None:
@@ -180,3 +189,49 @@ async def test_list_and_delete_enrollments(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.delete_enrollment(second.id)
     assert [e.id for e in await store.list_enrollments()] == [first.id]
+
+
+async def test_a_machine_made_node_secret_gets_the_fast_keyed_hash(
+    store: Store, database_url: str
+) -> None:
+    secret = secrets.token_urlsafe(32)
+    await store.register_node("node-1", secret)
+    await store.register_node("node-2", secret)
+    rows = await raw_rows(database_url, "nodes")
+    hashes = [row["secret_hash"] for row in rows]
+    assert all(h.startswith("hmac-sha256$") and secret not in h for h in hashes)
+    assert hashes[0] != hashes[1]  # salted: equal secrets do not show
+    assert (await store.verify_node("node-1", secret)).ok
+    assert (await store.verify_node("node-1", secret[:-1] + "x")).status is NodeAuth.BAD_SECRET
+    assert (await store.verify_node("node-1", "short")).status is NodeAuth.BAD_SECRET
+
+
+async def test_an_argon2_hash_of_a_machine_made_secret_migrates_on_the_next_success(
+    store: Store, database_url: str
+) -> None:
+    secret = secrets.token_urlsafe(32)
+    await store.register_node("node-1", secret)
+    await set_secret_hash(database_url, "node-1", hash_password(secret, hasher=FAST_HASHER))
+    assert (await store.verify_node("node-1", "wrong-" + secret)).status is NodeAuth.BAD_SECRET
+    [unchanged] = await raw_rows(database_url, "nodes")
+    assert unchanged["secret_hash"].startswith("$argon2id$")
+    assert (await store.verify_node("node-1", secret)).ok
+    [migrated] = await raw_rows(database_url, "nodes")
+    assert migrated["secret_hash"].startswith("hmac-sha256$")
+    assert (await store.verify_node("node-1", secret)).ok
+
+
+async def test_a_short_node_secret_stays_on_argon2(store: Store, database_url: str) -> None:
+    await store.register_node("node-1", "typed-by-a-person")
+    assert (await store.verify_node("node-1", "typed-by-a-person")).ok
+    [row] = await raw_rows(database_url, "nodes")
+    assert row["secret_hash"].startswith("$argon2id$")
+
+
+async def test_count_unseen_nodes(store: Store) -> None:
+    await store.register_node("node-1", "s")
+    await store.register_node("node-2", "s")
+    await store.register_node("node-3", "s")
+    await store.touch_node("node-2")
+    await store.revoke_node("node-3")
+    assert await store.count_unseen_nodes() == 1
