@@ -3,14 +3,18 @@ where a user is needed."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+import websockets
 
-from docklord.testing import CoordinatorProcess
+from docklord.testing import CoordinatorProcess, SimulatedNode
 
 from .conftest import api, started_coordinator
 from .test_identity import make_token, make_user, ws_close_code
@@ -124,3 +128,37 @@ async def test_node_credentials_cannot_log_out_and_observers_need_a_node(
     async with api(coord, token) as as_admin:
         missing = await as_admin.get("/api/containers")
         assert missing.status_code == 422, missing.text
+
+
+async def test_strangers_guessing_a_node_password_do_not_lock_out_its_owner(
+    coord: CoordinatorProcess, admin: httpx.AsyncClient
+) -> None:
+    node = (await admin.post("/api/v1/nodes", json={"mode": "secret"})).json()
+    simulated = SimulatedNode(coord.ws_url, node["node_id"], node["password"], containers=2)
+    linked = asyncio.create_task(simulated.run())
+    try:
+        await asyncio.wait_for(simulated.linked.wait(), 10)
+        right = {"node_id": node["node_id"], "password": node["password"]}
+        wrong = {**right, "password": "not-the-password"}
+        stranger = httpx.AsyncHTTPTransport(local_address="127.0.0.1")
+        owner = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        async with httpx.AsyncClient(base_url=coord.url, transport=stranger) as client:
+            answers = [
+                (await client.get("/api/containers", params=wrong)).status_code for _ in range(8)
+            ]
+            assert answers[:5] == [401] * 5 and set(answers[5:]) == {429}, answers
+            # The stranger's own source stays locked, the right password included.
+            assert (await client.get("/api/containers", params=right)).status_code == 429
+        async with httpx.AsyncClient(base_url=coord.url, transport=owner) as client:
+            listing = await client.get("/api/containers", params=right)
+            assert listing.status_code == 200, listing.text
+            assert len(listing.json()["containers"]) == 2
+        query = urlencode(right)
+        observe = f"ws://127.0.0.1:{coord.port}/observe-containers?{query}"
+        async with websockets.connect(observe, local_addr=("127.0.0.2", 0)) as ws:
+            first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert first["node_id"] == node["node_id"] and len(first["containers"]) == 2
+        assert await ws_close_code(observe, local_addr=("127.0.0.1", 0)) == 4401
+    finally:
+        linked.cancel()
+        await asyncio.gather(linked, return_exceptions=True)
