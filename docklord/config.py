@@ -59,7 +59,7 @@ class CoordinatorConfig:
         max_client_connections: connections one client address may have that are still
             sending their request after 2 seconds; past it, its oldest such
             connections are closed. 0: no limit.
-        max_header_size: bytes of a request's line and headers together (``431`` past it).
+        max_header_size: bytes of a request's line and headers together (``400`` past it).
     """
 
     host: str = "127.0.0.1"
