@@ -49,6 +49,17 @@ class CoordinatorConfig:
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
         tls_cert: PEM certificate (chain) to serve HTTPS/WSS and gRPC over TLS; empty: plain.
         tls_key: PEM private key of ``tls_cert``.
+        header_timeout: seconds a client has to send a request's headers (a WebSocket
+            handshake's too), counted from the connection or from the end of the previous
+            response; then the connection is closed.
+        body_timeout: seconds a client has, once the headers arrived, to send the body.
+        keepalive_timeout: seconds an idle HTTP connection is kept open between requests.
+        max_connections: open connections (WebSockets included) past which new requests are
+            answered ``503``; 0: no limit.
+        max_client_connections: connections one client address may have that are still
+            sending their request after 2 seconds; past it, its oldest such
+            connections are closed. 0: no limit.
+        max_header_size: bytes of a request's line and headers together (``400`` past it).
     """
 
     host: str = "127.0.0.1"
@@ -63,6 +74,12 @@ class CoordinatorConfig:
     log_level: str = "info"
     tls_cert: str = ""
     tls_key: str = ""
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 5.0
+    max_connections: int = 10_000
+    max_client_connections: int = 100
+    max_header_size: int = 64 * 1024
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -73,6 +90,18 @@ class CoordinatorConfig:
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name} must be between 0 and 65535")
         _check_logging(self.log_format, self.log_level)
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        for name in ("header_timeout", "body_timeout", "keepalive_timeout"):
+            value = getattr(self, name)
+            if not 0 < value <= 3600:  # NaN fails too
+                raise ConfigError(f"{name} must be more than 0 and at most 3600 seconds")
+        for name in ("max_connections", "max_client_connections"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative (0: no limit)")
+        if not 1024 <= self.max_header_size <= 1024 * 1024:
+            raise ConfigError("max_header_size must be between 1024 and 1048576 bytes")
 
     @property
     def effective_database_url(self) -> str:

@@ -77,6 +77,25 @@ def coordinator(
         str | None, typer.Option(help="PEM certificate: serve HTTPS/WSS and gRPC over TLS.")
     ] = None,
     tls_key: Annotated[str | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    header_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to send a request's headers. (default 10)")
+    ] = None,
+    body_timeout: Annotated[
+        float | None, typer.Option(help="Seconds to send a request's body. (default 60)")
+    ] = None,
+    keepalive_timeout: Annotated[
+        float | None, typer.Option(help="Seconds an idle connection is kept. (default 5)")
+    ] = None,
+    max_connections: Annotated[
+        int | None, typer.Option(help="Open connections before 503; 0: no limit. (default 10000)")
+    ] = None,
+    max_client_connections: Annotated[
+        int | None,
+        typer.Option(help="Slow connections per client address; 0: no limit. (default 100)"),
+    ] = None,
+    max_header_size: Annotated[
+        int | None, typer.Option(help="Bytes of a request's headers. (default 65536)")
+    ] = None,
     config: ConfigFile = None,
     log_format: LogFormat = None,
     log_level: LogLevel = None,

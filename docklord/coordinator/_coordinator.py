@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
+from docklord.coordinator._http import uvicorn_limits
 from docklord.coordinator._instances import InstanceReconciler
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
@@ -171,6 +172,7 @@ class Coordinator:
                 lifespan="off",
                 ws_max_size=16 * 1024 * 1024,
                 ws_ping_interval=None,
+                **uvicorn_limits(self.config),
                 **uvicorn_tls(self.config),  # type: ignore[arg-type]
             )
         )

@@ -27,6 +27,8 @@ __all__ = ["router", "user_json"]
 router = APIRouter(prefix="/api/v1")
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+#: A signed-in user (node credentials are refused: they have no session to end).
+Account = Annotated[Principal, Depends(require(Role.VIEWER, user=True))]
 NodeViewer = Annotated[Principal, Depends(require_node(Role.VIEWER))]
 
 SESSION_TTL = timedelta(hours=12)
@@ -80,10 +82,11 @@ async def login(body: Login, request: Request) -> JSONResponse:
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(principal: Viewer, request: Request) -> Response:
+async def logout(principal: Account, request: Request) -> Response:
     """End the session that made the request (cookie or session token) and clear the cookie.
 
-    API tokens are not affected: revoke them with ``DELETE /api/v1/tokens/{id}``.
+    API tokens are not affected: revoke them with ``DELETE /api/v1/tokens/{id}``. Node
+    credentials are refused (``403``).
     """
     if principal.session_id is not None:
         await request.app.state.coordinator.store.delete_session(principal.session_id)
@@ -113,7 +116,7 @@ async def me(principal: Viewer) -> dict[str, Any]:
 @router.patch("/me/password")
 async def change_password(
     body: PasswordChange,
-    principal: Annotated[Principal, Depends(require(Role.VIEWER, user=True))],
+    principal: Account,
     request: Request,
 ) -> Response:
     """Change your own password (the current one is needed); ends your other sessions.

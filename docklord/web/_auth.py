@@ -38,7 +38,7 @@ from starlette.websockets import WebSocket
 from docklord.errors import NotFound, PermissionDenied, Unauthenticated
 from docklord.store import Store
 from docklord.web._live import REVOKED_CLOSE, LiveSocket, LiveSockets
-from docklord.web._throttle import LoginThrottle, TooManyAttempts
+from docklord.web._throttle import LoginThrottle, TooManyAttempts, node_keys
 
 __all__ = [
     "PUBLIC_ROUTES",
@@ -364,7 +364,7 @@ async def _from_token(store: Store, token: str, *, via_cookie: bool) -> Principa
 
 async def _from_node_credentials(conn: HTTPConnection, node_id: str, password: str) -> Principal:
     throttle = auth_state(conn.app).throttle
-    keys = (f"node:{node_id[:128]}", f"addr:{source_of(conn)}")
+    keys = node_keys(throttle, node_id[:128], source_of(conn))
     throttle.attempt(keys)
     try:
         await conn.app.state.coordinator.auth.check(node_id, password)
@@ -372,6 +372,7 @@ async def _from_node_credentials(conn: HTTPConnection, node_id: str, password: s
         throttle.failed(keys)
         raise
     throttle.succeeded(keys)
+    throttle.trust(keys[0])
     return Principal(
         f"node:{node_id}", f"node:{node_id}", 0, Role.VIEWER, frozenset({node_id}), node_id=node_id
     )

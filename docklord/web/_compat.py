@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
 
 from docklord.coordinator import Subscriber
-from docklord.errors import DocklordError
+from docklord.errors import DocklordError, InvalidInput
 from docklord.web._auth import Role, authorize, live_socket
 from docklord.web._streams import close_for, pump_subscriber
 
@@ -28,7 +28,7 @@ router = APIRouter()
 async def node_containers(request: Request, node_id: str = "", password: str = "") -> JSONResponse:
     """That node's containers, from the live cache."""
     coordinator = request.app.state.coordinator
-    await authorize(request, Role.VIEWER, node=node_id)
+    await authorize(request, Role.VIEWER, node=_required(node_id))
     coordinator.fleet.online_session(node_id)
     return JSONResponse({"node_id": node_id, "containers": _containers(coordinator, node_id)})
 
@@ -39,7 +39,7 @@ async def observe_containers(ws: WebSocket) -> None:
     coordinator = ws.app.state.coordinator
     node_id = ws.query_params.get("node_id", "")
     try:
-        principal = await authorize(ws, Role.VIEWER, node=node_id)
+        principal = await authorize(ws, Role.VIEWER, node=_required(node_id))
     except DocklordError as exc:
         await close_for(ws, exc)
         return
@@ -61,6 +61,13 @@ async def observe_containers(ws: WebSocket) -> None:
             await pump_subscriber(ws, sub, render)
     finally:
         coordinator.fleet.unsubscribe(sub)
+
+
+def _required(node_id: str) -> str:
+    # A user's token needs no node_id to authenticate, but these requests are about one node.
+    if not node_id:
+        raise InvalidInput("node_id is required: the node whose containers to show")
+    return node_id
 
 
 def _containers(coordinator: Any, node_id: str) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ from docklord.web._auth import (
     require_node,
     websocket_policy,
 )
+from docklord.web._client_messages import parse_message
 from docklord.web._containers import resolve
 
 __all__ = ["LineSplitter", "LogQuery", "close_ws", "lines_json", "open_stream", "relay", "router"]
@@ -484,7 +485,7 @@ async def _exec_input(ws: WebSocket, channel: Channel, lock: asyncio.Lock) -> No
 
 def _exec_control(text: str) -> bytes:
     """A client's control message, checked, as the node's control frame."""
-    message = parse_control(text.encode())
+    message = parse_message({"text": text})
     if message["type"] == "eof":
         return EOF
     if message["type"] != "resize":

@@ -38,6 +38,11 @@ Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD, max_length=
 RoleName = Literal["admin", "operator", "viewer"]
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
+#: Database row ids, bounded by their columns: users and tokens are INTEGER (32-bit on
+#: PostgreSQL), audit entries BIGINT. A larger number names nothing; it is refused as bad input
+#: (422) before it reaches the database driver, which fails on it (500, ``OverflowError``).
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+AuditId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 #: The longest an API token may live, and an enrollment token.
 MAX_TOKEN_LIFETIME = 10 * 365 * 86400
@@ -118,14 +123,14 @@ async def create_user(body: NewUser, principal: Admin, request: Request) -> JSON
 
 
 @router.get("/users/{user_id}")
-async def get_user(user_id: int, principal: Admin, request: Request) -> JSONResponse:
+async def get_user(user_id: RowId, principal: Admin, request: Request) -> JSONResponse:
     """One user account."""
     return JSONResponse(user_json(await request.app.state.coordinator.store.get_user(user_id)))
 
 
 @router.patch("/users/{user_id}")
 async def update_user(
-    user_id: int, body: UserChange, principal: Admin, request: Request
+    user_id: RowId, body: UserChange, principal: Admin, request: Request
 ) -> JSONResponse:
     """Change a user's role, grants, password or disabled flag.
 
@@ -149,7 +154,7 @@ async def update_user(
 
 
 @router.delete("/users/{user_id}", status_code=204)
-async def delete_user(user_id: int, principal: Admin, request: Request) -> Response:
+async def delete_user(user_id: RowId, principal: Admin, request: Request) -> Response:
     """Delete a user with its tokens and sessions (not yourself, not the last admin)."""
     async with audited(request, principal, "user.delete", target=str(user_id)):
         if user_id == principal.user_id:
@@ -197,16 +202,16 @@ async def create_token(body: NewToken, principal: Account, request: Request) -> 
     """Create an API token for yourself; the answer holds the token, shown this once.
 
     ``role_scope`` may narrow your role, never widen it; a token made with a scoped token is
-    scoped at most as that one.
+    scoped at most as that one. A token made with a token never outlives it: without an expiry
+    it inherits that one's, and a later expiry is refused (``422``). ``expires_at`` is capped
+    like ``expires_in`` (10 years).
     """
     scope: str | None = body.role_scope
     if scope is not None and Role.parse(scope) > principal.role:
         raise InvalidInput(f"role_scope {scope} is above your role ({principal.role.label})")
     if scope is None and principal.token_id is not None:
         scope = principal.role.label
-    expires = body.expires_at
-    if body.expires_in is not None:
-        expires = datetime.now(UTC) + timedelta(seconds=body.expires_in)
+    expires = _token_expiry(body, principal, datetime.now(UTC))
     params = {"role_scope": scope, "expires_at": _iso(expires)}
     async with audited(request, principal, "token.create", target=body.name, params=params):
         token, plaintext = await request.app.state.coordinator.store.create_token(
@@ -215,8 +220,36 @@ async def create_token(body: NewToken, principal: Account, request: Request) -> 
     return JSONResponse({"token": plaintext, **token_json(token)}, 201)
 
 
+def _token_expiry(body: NewToken, principal: Principal, now: datetime) -> datetime | None:
+    """When the new token expires: as asked, at most ``MAX_TOKEN_LIFETIME`` from now and, for a
+    token made with a token, never after that one (no expiry asked: that one's expiry).
+
+    Raises:
+        InvalidInput: the request asks for more than that.
+    """
+    expires = body.expires_at
+    if body.expires_in is not None:
+        expires = now + timedelta(seconds=body.expires_in)
+    if expires is not None and expires > now + timedelta(seconds=MAX_TOKEN_LIFETIME):
+        raise InvalidInput(
+            f"expires_at may be at most {MAX_TOKEN_LIFETIME // 86400} days from now (as expires_in)"
+        )
+    # A session's own lifetime does not bound the tokens it makes (they exist to outlive it).
+    parent = principal.expires_at if principal.token_id is not None else None
+    if parent is None:
+        return expires
+    if expires is None:
+        return parent
+    if expires > parent:
+        raise InvalidInput(
+            f"the token would outlive the token that creates it (which expires at "
+            f"{parent.isoformat()}); ask for an earlier expiry or none (that one's is inherited)"
+        )
+    return expires
+
+
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_token(token_id: int, principal: Account, request: Request) -> Response:
+async def revoke_token(token_id: RowId, principal: Account, request: Request) -> Response:
     """Revoke one of your tokens (an admin: anyone's); streams using it close at once."""
     store = request.app.state.coordinator.store
     async with audited(request, principal, "token.revoke", target=str(token_id)):
@@ -256,7 +289,7 @@ async def list_audit(
     since: Annotated[datetime | None, Query(description="ISO 8601; UTC if no zone")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601; UTC if no zone")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[AuditId | None, Query()] = None,
 ) -> JSONResponse:
     """The audit log, newest first; page with ``before_id=<next_before_id>``."""
     entries = await request.app.state.coordinator.store.list_audit(

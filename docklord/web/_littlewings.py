@@ -15,8 +15,9 @@ because commands run in containers. Client messages and the replies:
   without one for the heartbeat window (60 s, or ``?heartbeat=SECONDS``, 1 to 300) gets
   ``{"type": "heartbeat_reminder"}`` after two thirds of it, then ``{"type": "expired"}`` and
   the socket closes with code 4000.
-- Anything else (bad JSON, an unknown type, a command before connect) →
-  ``{"type": "error", "message"}``; the socket stays open.
+- Anything else (bad JSON, too long or too deeply nested, an unknown type, a command before
+  connect) → ``{"type": "error", "message"}``; the socket stays open (messages are read by
+  :mod:`docklord.web._client_messages`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -38,6 +38,7 @@ from docklord.link import Channel
 from docklord.node._ops_streams import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
+from docklord.web._client_messages import receive_message
 from docklord.web._container_policy import may_reach
 from docklord.web._container_streams import LineSplitter, close_ws, open_stream
 
@@ -120,9 +121,12 @@ class _Session:
     # ---- incoming messages ---------------------------------------------------------------
 
     async def _read(self) -> None:
-        while (incoming := await self.ws.receive())["type"] != "websocket.disconnect":
+        while True:
             try:
-                await self._handle(_message(incoming))
+                message = await receive_message(self.ws)
+                if message is None:
+                    return
+                await self._handle(message)
             except DocklordError as exc:
                 await self.error(exc.message)
 
@@ -250,16 +254,3 @@ class _Session:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wake - idle):
                     await self.beat.wait()
-
-
-def _message(incoming: Mapping[str, Any]) -> dict[str, Any]:
-    text = incoming.get("text")
-    if text is None:
-        raise InvalidInput("messages are JSON text frames")
-    try:
-        message = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}") from exc
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise InvalidInput('a message is a JSON object with a "type"')
-    return message

@@ -9,6 +9,14 @@ success clears the account's strikes. Strikes are forgotten after 15 quiet minut
 A strike is counted *before* the password is checked (``attempt``) and taken back on success
 (``succeeded``), so a burst of parallel guesses is throttled as surely as a sequence; a failure
 (``failed``) starts the lock when the answer is known.
+
+Node credentials used as an access key (``?node_id=&password=``) are throttled so that a
+stranger cannot lock the owner out (:func:`node_keys`): the tight allowance (``free``) is per
+node *and source* (``node-from:<id>@<addr>``); the node as a whole (``node:<id>``) has a much
+higher ceiling (``free_node``) that only a guessing campaign from many addresses reaches, and a
+source that proved the node's secret recently (:meth:`LoginThrottle.trust`) is not held by that
+ceiling at all. Shared keys (``addr:``, ``node:``) take back one strike on a success instead of
+being cleared, so that the owner's own use does not wipe out a campaign's strikes.
 """
 
 from __future__ import annotations
@@ -20,7 +28,10 @@ from dataclasses import dataclass
 
 from docklord.errors import Unauthenticated
 
-__all__ = ["LoginThrottle", "TooManyAttempts"]
+__all__ = ["LoginThrottle", "TooManyAttempts", "node_keys"]
+
+#: Keys shared by many callers: a success takes back one strike instead of clearing them.
+_SHARED = ("addr:", "node:")
 
 
 class TooManyAttempts(Unauthenticated):
@@ -49,8 +60,11 @@ class LoginThrottle:
 
     Args:
         clock: monotonic seconds (tests pass a fake).
-        free: failures allowed per account before the first lock.
+        free: failures allowed per account (or node and source) before the first lock.
         free_address: failures allowed per address (several users may share one).
+        free_node: failures allowed per node from all sources together.
+        trust_for: seconds a source that proved a node's secret stays exempt from the node's
+            ceiling.
         base_delay: the first lock, in seconds; each further failure doubles it.
         max_delay: the longest lock.
         forget_after: seconds without a failure after which a key starts afresh.
@@ -63,6 +77,8 @@ class LoginThrottle:
         clock: Callable[[], float] = time.monotonic,
         free: int = 5,
         free_address: int = 20,
+        free_node: int = 100,
+        trust_for: float = 7 * 86400.0,
         base_delay: float = 1.0,
         max_delay: float = 900.0,
         forget_after: float = 900.0,
@@ -71,11 +87,14 @@ class LoginThrottle:
         self._clock = clock
         self._free = free
         self._free_address = free_address
+        self._free_node = free_node
+        self._trust_for = trust_for
         self._base = base_delay
         self._max = max_delay
         self._forget = forget_after
         self._max_keys = max_keys
         self._strikes: dict[str, _Strikes] = {}
+        self._trusted: dict[str, float] = {}
 
     def retry_after(self, keys: Iterable[str]) -> float:
         """Seconds until every key in ``keys`` may try again (0: now)."""
@@ -110,16 +129,30 @@ class LoginThrottle:
                 entry.locked_until = self._lock_end(key, entry)
 
     def succeeded(self, keys: Iterable[str]) -> None:
-        """The attempt succeeded: clear the account and take back the address's strike."""
+        """The attempt succeeded: clear the account and take back the shared keys' strike."""
         for key in keys:
             entry = self._strikes.get(key)
             if entry is None:
                 continue
-            if key.startswith("addr:") and entry.count > 1:
+            if key.startswith(_SHARED) and entry.count > 1:
                 entry.count -= 1
                 entry.locked_until = self._lock_end(key, entry)
             else:
                 del self._strikes[key]
+
+    def trust(self, key: str) -> None:
+        """Remember that ``key`` (a ``node-from:`` pair) proved the secret just now."""
+        now = self._clock()
+        self._trusted[key] = now
+        if len(self._trusted) > self._max_keys:
+            oldest = sorted(self._trusted, key=self._trusted.__getitem__)
+            for stale in oldest[: len(oldest) - self._max_keys // 2]:
+                del self._trusted[stale]
+
+    def trusted(self, key: str) -> bool:
+        """Whether ``key`` proved the secret within ``trust_for`` seconds."""
+        since = self._trusted.get(key)
+        return since is not None and self._clock() - since <= self._trust_for
 
     def _strike(self, key: str, now: float) -> None:
         entry = self._strikes.setdefault(key, _Strikes())
@@ -130,11 +163,18 @@ class LoginThrottle:
         entry.locked_until = self._lock_end(key, entry)
 
     def _lock_end(self, key: str, entry: _Strikes) -> float:
-        free = self._free_address if key.startswith("addr:") else self._free
+        free = self._free_for(key)
         if entry.count < free:
             return 0.0
         exponent = min(entry.count - free, 30)
         return entry.last + min(self._max, self._base * 2.0**exponent)
+
+    def _free_for(self, key: str) -> int:
+        if key.startswith("addr:"):
+            return self._free_address
+        if key.startswith("node:"):
+            return self._free_node
+        return self._free
 
     def _prune(self, now: float) -> None:
         for key in [k for k, e in self._strikes.items() if now - e.last > self._forget]:
@@ -146,3 +186,16 @@ class LoginThrottle:
 
     def __len__(self) -> int:
         return len(self._strikes)
+
+
+def node_keys(throttle: LoginThrottle, node_id: str, source: str) -> tuple[str, ...]:
+    """The keys an attempt with node credentials counts against (see the module docstring).
+
+    A source that recently proved the secret is not held by the node's ceiling, so a campaign
+    from many addresses cannot lock the owner out of its usual place.
+    """
+    pair = f"node-from:{node_id}@{source}"
+    keys = [pair, f"addr:{source}"]
+    if not throttle.trusted(pair):
+        keys.append(f"node:{node_id}")
+    return tuple(keys)

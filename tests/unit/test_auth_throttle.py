@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docklord.web._throttle import LoginThrottle, TooManyAttempts
+from docklord.web._throttle import LoginThrottle, TooManyAttempts, node_keys
 
 
 class Clock:
@@ -105,3 +105,42 @@ def test_the_lock_starts_when_the_failure_is_known() -> None:
     clock.now += 5.0  # checking the password took long
     throttle.failed(["user:slow"])
     assert throttle.retry_after(["user:slow"]) == pytest.approx(1.0)
+
+
+def guess(throttle: LoginThrottle, node: str, source: str) -> None:
+    keys = node_keys(throttle, node, source)
+    throttle.attempt(keys)
+    throttle.failed(keys)
+
+
+def prove(throttle: LoginThrottle, node: str, source: str) -> None:
+    keys = node_keys(throttle, node, source)
+    throttle.attempt(keys)
+    throttle.succeeded(keys)
+    throttle.trust(keys[0])
+
+
+def test_a_stranger_locks_only_its_own_source_out_of_a_node() -> None:
+    throttle = LoginThrottle(clock=Clock(), free=5, free_address=20, free_node=100)
+    for _ in range(5):
+        guess(throttle, "n1", "10.0.0.66")
+    with pytest.raises(TooManyAttempts):
+        throttle.attempt(node_keys(throttle, "n1", "10.0.0.66"))
+    prove(throttle, "n1", "10.0.0.1")  # the owner, from elsewhere, gets in
+    prove(throttle, "n1", "10.0.0.1")
+
+
+def test_a_campaign_from_many_sources_hits_the_node_ceiling_but_not_trusted_sources() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock, free=5, free_address=20, free_node=30)
+    prove(throttle, "n1", "10.0.0.1")  # the owner's usual place
+    for n in range(30):
+        guess(throttle, "n1", f"10.1.0.{n}")
+    with pytest.raises(TooManyAttempts):  # a new source meets the ceiling...
+        throttle.attempt(node_keys(throttle, "n1", "10.2.0.1"))
+    prove(throttle, "n1", "10.0.0.1")  # ...the owner's known source does not
+    # The owner's success does not wipe out the campaign's strikes: still locked for others.
+    with pytest.raises(TooManyAttempts):
+        throttle.attempt(node_keys(throttle, "n1", "10.2.0.2"))
+    clock.now += 8 * 86400  # trust runs out after a week without a success
+    assert "node:n1" in node_keys(throttle, "n1", "10.0.0.1")

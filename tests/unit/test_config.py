@@ -45,6 +45,12 @@ def test_lists_are_comma_separated_in_the_environment() -> None:
         (NodeConfig, {"DOCKLORD_INSTANCE_HOST_IP": "localhost"}, "must be an IP address"),
         (NodeConfig, {"DOCKLORD_MAX_INSTANCES": "-1"}, "must not be negative"),
         (NodeConfig, {"DOCKLORD_INSTANCE_IMAGE": ""}, "must not be empty"),
+        (CoordinatorConfig, {"DOCKLORD_HEADER_TIMEOUT": "0"}, "more than 0 and at most 3600"),
+        (CoordinatorConfig, {"DOCKLORD_BODY_TIMEOUT": "nan"}, "more than 0 and at most 3600"),
+        (CoordinatorConfig, {"DOCKLORD_KEEPALIVE_TIMEOUT": "1e9"}, "at most 3600"),
+        (CoordinatorConfig, {"DOCKLORD_MAX_CONNECTIONS": "-1"}, "must not be negative"),
+        (CoordinatorConfig, {"DOCKLORD_MAX_CLIENT_CONNECTIONS": "-5"}, "must not be negative"),
+        (CoordinatorConfig, {"DOCKLORD_MAX_HEADER_SIZE": "10"}, "between 1024 and 1048576"),
     ],
 )
 def test_bad_values_are_config_errors(
@@ -92,3 +98,20 @@ def test_instance_settings_defaults_and_sources(tmp_path: Path) -> None:
     assert (cfg.instance_port_base, cfg.max_instances) == (30000, 0)  # env
     assert cfg.instance_host_ip == "::1"  # file
     assert NodeConfig(instance_port_base=65533).instance_port_base == 65533
+
+
+def test_http_limits_defaults_and_sources(tmp_path: Path) -> None:
+    defaults = CoordinatorConfig()
+    assert (defaults.header_timeout, defaults.body_timeout, defaults.keepalive_timeout) == (
+        10.0,
+        60.0,
+        5.0,
+    )
+    assert (defaults.max_connections, defaults.max_client_connections) == (10_000, 100)
+    toml = tmp_path / "c.toml"
+    toml.write_text("[coordinator]\nheader_timeout = 7\nmax_client_connections = 3\n")
+    env = {"DOCKLORD_HEADER_TIMEOUT": "5", "DOCKLORD_MAX_CONNECTIONS": "0"}
+    cfg = load(CoordinatorConfig, flags={"header_timeout": 2.5}, environ=env, config_file=str(toml))
+    assert cfg.header_timeout == 2.5  # flag
+    assert cfg.max_connections == 0  # env: no limit
+    assert cfg.max_client_connections == 3  # file
