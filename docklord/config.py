@@ -49,6 +49,9 @@ class CoordinatorConfig:
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
         tls_cert: PEM certificate (chain) to serve HTTPS/WSS and gRPC over TLS; empty: plain.
         tls_key: PEM private key of ``tls_cert``.
+        stats_retention: seconds of resource history kept per container (a ring buffer of
+            ``stats_retention / interval`` samples at each node's sampling interval).
+        metrics_public: serve ``/metrics`` without a token (default: a viewer token needed).
     """
 
     host: str = "127.0.0.1"
@@ -63,8 +66,12 @@ class CoordinatorConfig:
     log_level: str = "info"
     tls_cert: str = ""
     tls_key: str = ""
+    stats_retention: float = 3600.0
+    metrics_public: bool = False
 
     def __post_init__(self) -> None:
+        if not 0 < self.stats_retention <= 7 * 86400:
+            raise ConfigError("stats_retention must be between 0 and 604800 seconds")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
         if self.registration not in ("enroll", "open"):
@@ -103,6 +110,8 @@ class NodeConfig:
             lowest free block of three consecutive ports (SSH, HTTP, HTTPS) at or above it.
         instance_host_ip: the host address the instance ports are published on.
         max_instances: how many instances this node holds at most (0: none).
+        stats_interval: seconds between resource samples of the running containers sent to
+            the coordinator (history, ``/metrics``, alerts); 0 turns sampling off.
     """
 
     coordinator: tuple[str, ...] = ("ws://127.0.0.1:3000",)
@@ -118,6 +127,7 @@ class NodeConfig:
     instance_port_base: int = 1024
     instance_host_ip: str = "0.0.0.0"  # noqa: S104 - instances serve their users
     max_instances: int = 20
+    stats_interval: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.coordinator:
@@ -129,6 +139,8 @@ class NodeConfig:
                 )
         _check_logging(self.log_format, self.log_level)
         self._check_instances()
+        if not 0 <= self.stats_interval <= 3600:
+            raise ConfigError("stats_interval must be between 0 (off) and 3600 seconds")
 
     def _check_instances(self) -> None:
         if not self.instance_image:

@@ -77,6 +77,17 @@ def coordinator(
         str | None, typer.Option(help="PEM certificate: serve HTTPS/WSS and gRPC over TLS.")
     ] = None,
     tls_key: Annotated[str | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    stats_retention: Annotated[
+        float | None,
+        typer.Option(help="Seconds of stats history kept per container. (default 3600)"),
+    ] = None,
+    metrics_public: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics-public/--no-metrics-public",
+            help="Serve /metrics without a token. (default: a viewer token needed)",
+        ),
+    ] = None,
     config: ConfigFile = None,
     log_format: LogFormat = None,
     log_level: LogLevel = None,
@@ -115,6 +126,10 @@ def node(
     ] = None,
     max_instances: Annotated[
         int | None, typer.Option(help="Instances this node holds at most. (default 20)")
+    ] = None,
+    stats_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between container resource samples; 0 = off. (default 5)"),
     ] = None,
     config: ConfigFile = None,
     log_format: LogFormat = None,
