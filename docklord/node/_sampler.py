@@ -111,7 +111,11 @@ class Sampler:
 
     async def _follow(self, cid: str) -> None:
         try:
-            async for sample in self.engine.stats(cid):
+            samples = aiter(self.engine.stats(cid))
+            # The engine's first sample has no previous CPU reading (its CPU shows 0 %).
+            if await anext(samples, None) is None:
+                return
+            async for sample in samples:
                 self.latest[cid] = sample
         except DocklordError as exc:
             log.debug("stats stream ended", container=cid[:12], error=exc.message)
@@ -121,7 +125,8 @@ class Sampler:
             self.latest.pop(cid, None)
 
     def _publish(self) -> None:
-        if not self._queues or not self.latest:
+        # An empty batch still goes: it tells the coordinator that nothing runs any more.
+        if not self._queues:
             return
         batch = stats_batch_to_proto(time.time(), self.interval, sorted(self.latest.items()))
         for queue in self._queues:
