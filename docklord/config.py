@@ -111,7 +111,7 @@ class NodeConfig:
         instance_host_ip: the host address the instance ports are published on.
         max_instances: how many instances this node holds at most (0: none).
         stats_interval: seconds between resource samples of the running containers sent to
-            the coordinator (history, ``/metrics``, alerts); 0 turns sampling off.
+            the coordinator (history, ``/metrics``): 1 to 3600; 0 turns sampling off.
     """
 
     coordinator: tuple[str, ...] = ("ws://127.0.0.1:3000",)
@@ -139,8 +139,8 @@ class NodeConfig:
                 )
         _check_logging(self.log_format, self.log_level)
         self._check_instances()
-        if not 0 <= self.stats_interval <= 3600:
-            raise ConfigError("stats_interval must be between 0 (off) and 3600 seconds")
+        if self.stats_interval != 0 and not 1 <= self.stats_interval <= 3600:
+            raise ConfigError("stats_interval must be 0 (off) or between 1 and 3600 seconds")
 
     def _check_instances(self) -> None:
         if not self.instance_image:

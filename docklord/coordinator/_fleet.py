@@ -288,7 +288,7 @@ class Fleet:
         """Record a node's resource samples in the history."""
         state = self.node(node_id)
         running = sum(1 for c in state.containers.values() if c.state == "running")
-        self.history.apply(node_id, batch, running)
+        self.history.apply(node_id, batch, running, known=state.containers)
         for observe in self.stats_observers:
             observe(node_id, batch)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 
 from docklord.engine import StatsSample
@@ -114,14 +114,29 @@ class History:
         self.retention = retention
         self._nodes: dict[str, _NodeHistory] = {}
 
-    def apply(self, node_id: str, batch: pb.StatsBatch, running: int) -> None:
-        """Record one node's batch; ``running`` is how many containers the node runs."""
+    def apply(
+        self,
+        node_id: str,
+        batch: pb.StatsBatch,
+        running: int,
+        known: Container[str] | None = None,
+    ) -> None:
+        """Record one node's batch; ``running`` is how many containers the node runs.
+
+        With ``known`` (the node's containers in the fleet cache), samples of other ids are
+        ignored: a node cannot make the coordinator keep history for containers it never
+        reported. Samples with non-finite numbers are ignored too.
+        """
+        if not math.isfinite(batch.time):
+            return
         node = self._node(node_id, batch.interval)
         current: dict[str, pb.ContainerStats] = {}
         cpu = 0.0
         memory = 0
         rings = node.rings
         for m in batch.containers:
+            if (known is not None and m.id not in known) or not _finite(m):
+                continue
             # Packed straight from the message: this runs for every sample of the fleet.
             current[m.id] = m
             ring = rings.get(m.id)
@@ -147,7 +162,9 @@ class History:
 
     def _node(self, node_id: str, interval: float) -> _NodeHistory:
         node = self._nodes.get(node_id)
-        interval = interval if interval > 0 else 5.0
+        # A node's interval is 1 s to 1 h (NodeConfig); anything else is clamped, so that no
+        # node can make a ring larger than an hour at one a second.
+        interval = min(max(interval, 1.0), 3600.0) if math.isfinite(interval) else 5.0
         if node is None or not math.isclose(node.interval, interval):
             # A node that changed its interval starts over: the rings' size depends on it.
             capacity = math.ceil(self.retention / interval)
@@ -217,3 +234,7 @@ class History:
             total += sum(ring.nbytes for ring in node.rings.values())
             total += node.aggregate.nbytes
         return total
+
+
+def _finite(m: pb.ContainerStats) -> bool:
+    return math.isfinite(m.read) and math.isfinite(m.cpu_percent) and math.isfinite(m.cpu_time)

@@ -119,6 +119,10 @@ class Sampler:
                 self.latest[cid] = sample
         except DocklordError as exc:
             log.debug("stats stream ended", container=cid[:12], error=exc.message)
+        except Exception:
+            # One container's unreadable stats must not stop the node; the next interval
+            # opens its stream again.
+            log.exception("stats stream failed", container=cid[:12])
         finally:
             if self._streams.get(cid) is asyncio.current_task():
                 del self._streams[cid]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
+from docklord.config import NodeConfig
 from docklord.coordinator import History
 from docklord.engine import StatsSample
+from docklord.errors import ConfigError
 from docklord.protocol import stats_batch_to_proto
 
 CID = "c" * 64
@@ -78,3 +84,25 @@ def test_memory_per_1000_containers_for_an_hour_at_5_s() -> None:
     assert {len(history.samples("n1", cid)) for cid in ids[:3]} == {720}
     # 80 bytes a sample, 720 samples: 57.6 MB per 1,000 containers (+ one node aggregate ring).
     assert history.nbytes == 100 * 720 * 80 + 720 * 32
+
+
+def test_a_nodes_bad_batch_cannot_grow_or_poison_the_history() -> None:
+    history = History(retention=3600.0)
+    good, stranger, broken = CID, "e" * 64, "f" * 64
+    samples = [(good, sample(1.0)), (stranger, sample(1.0)), (broken, sample(math.nan))]
+    # An interval of a millisecond would make 3.6 million-entry rings; it is clamped to 1 s.
+    for t in range(4000):
+        batch = stats_batch_to_proto(float(t), 0.001, samples)
+        history.apply("n1", batch, running=3, known={good, broken})
+    assert history.samples("n1", stranger) == []  # not a container the node reported
+    assert history.samples("n1", broken) == []  # non-finite numbers are dropped
+    assert len(history.samples("n1", good)) == 3600 and history.interval("n1") == 1.0
+    history.apply("n1", stats_batch_to_proto(math.inf, 5.0, samples), running=3)
+    assert history.interval("n1") == 1.0  # a batch with no real time is ignored whole
+
+
+@pytest.mark.parametrize("value", [-1.0, 0.5, 3601.0])
+def test_stats_interval_is_off_or_one_second_to_an_hour(value: float) -> None:
+    assert NodeConfig(stats_interval=0).stats_interval == 0
+    with pytest.raises(ConfigError, match="stats_interval"):
+        NodeConfig(stats_interval=value)
