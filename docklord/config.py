@@ -60,6 +60,9 @@ class CoordinatorConfig:
             sending their request after 2 seconds; past it, its oldest such
             connections are closed. 0: no limit.
         max_header_size: bytes of a request's line and headers together (``400`` past it).
+        stats_retention: seconds of resource history kept per container (a ring buffer of
+            ``stats_retention / interval`` samples at each node's sampling interval).
+        metrics_public: serve ``/metrics`` without a token (default: a viewer token needed).
     """
 
     host: str = "127.0.0.1"
@@ -80,8 +83,12 @@ class CoordinatorConfig:
     max_connections: int = 10_000
     max_client_connections: int = 100
     max_header_size: int = 64 * 1024
+    stats_retention: float = 3600.0
+    metrics_public: bool = False
 
     def __post_init__(self) -> None:
+        if not 0 < self.stats_retention <= 7 * 86400:
+            raise ConfigError("stats_retention must be between 0 and 604800 seconds")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
         if self.registration not in ("enroll", "open"):
@@ -132,6 +139,8 @@ class NodeConfig:
             lowest free block of three consecutive ports (SSH, HTTP, HTTPS) at or above it.
         instance_host_ip: the host address the instance ports are published on.
         max_instances: how many instances this node holds at most (0: none).
+        stats_interval: seconds between resource samples of the running containers sent to
+            the coordinator (history, ``/metrics``): 1 to 3600; 0 turns sampling off.
     """
 
     coordinator: tuple[str, ...] = ("ws://127.0.0.1:3000",)
@@ -147,6 +156,7 @@ class NodeConfig:
     instance_port_base: int = 1024
     instance_host_ip: str = "0.0.0.0"  # noqa: S104 - instances serve their users
     max_instances: int = 20
+    stats_interval: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.coordinator:
@@ -158,6 +168,8 @@ class NodeConfig:
                 )
         _check_logging(self.log_format, self.log_level)
         self._check_instances()
+        if self.stats_interval != 0 and not 1 <= self.stats_interval <= 3600:
+            raise ConfigError("stats_interval must be 0 (off) or between 1 and 3600 seconds")
 
     def _check_instances(self) -> None:
         if not self.instance_image:

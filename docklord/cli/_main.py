@@ -96,6 +96,17 @@ def coordinator(
     max_header_size: Annotated[
         int | None, typer.Option(help="Bytes of a request's headers. (default 65536)")
     ] = None,
+    stats_retention: Annotated[
+        float | None,
+        typer.Option(help="Seconds of stats history kept per container. (default 3600)"),
+    ] = None,
+    metrics_public: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics-public/--no-metrics-public",
+            help="Serve /metrics without a token. (default: a viewer token needed)",
+        ),
+    ] = None,
     config: ConfigFile = None,
     log_format: LogFormat = None,
     log_level: LogLevel = None,
@@ -134,6 +145,10 @@ def node(
     ] = None,
     max_instances: Annotated[
         int | None, typer.Option(help="Instances this node holds at most. (default 20)")
+    ] = None,
+    stats_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between container resource samples; 0 = off. (default 5)"),
     ] = None,
     config: ConfigFile = None,
     log_format: LogFormat = None,

@@ -5,22 +5,28 @@ from __future__ import annotations
 from docklord.coordinator._budget import SourceBudget
 from docklord.coordinator._coordinator import Coordinator
 from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus, Subscriber
+from docklord.coordinator._history import History, NodeSample
 from docklord.coordinator._json import container_json, event_json, iso
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import Enrolled, NodeAuthenticator, Registration
 from docklord.coordinator._refs import resolve_ref
+from docklord.coordinator._telemetry import FleetSeries, Telemetry
 
 __all__ = [
     "Coordinator",
     "Enrolled",
     "Fleet",
+    "FleetSeries",
+    "History",
     "LinkManager",
     "NodeAuthenticator",
+    "NodeSample",
     "NodeState",
     "NodeStatus",
     "Registration",
     "SourceBudget",
     "Subscriber",
+    "Telemetry",
     "container_json",
     "event_json",
     "iso",

@@ -16,10 +16,12 @@ from prometheus_client.registry import Collector
 
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
+from docklord.coordinator._history import History
 from docklord.coordinator._http import uvicorn_limits
 from docklord.coordinator._instances import InstanceReconciler
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
+from docklord.coordinator._telemetry import Telemetry
 from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
 from docklord.errors import NotFound
 from docklord.link import Channel, GrpcLinkServer
@@ -49,7 +51,7 @@ class Coordinator:
     ) -> None:
         self.config = config
         self.coordinator_id = secrets.token_hex(4)
-        self.fleet = Fleet()
+        self.fleet = Fleet(history=History(config.stats_retention))
         self.store: Store = Store(config.effective_database_url)
         self.auth = NodeAuthenticator(self.store, Registration(config.registration))
         self.links = LinkManager(
@@ -63,6 +65,7 @@ class Coordinator:
         self.instances = InstanceReconciler(self.store, self.fleet, self.call)
         self.metrics = CollectorRegistry()
         self.metrics.register(_FleetCollector(self.fleet))
+        self.telemetry = Telemetry(self.fleet, self.metrics)
         self._announce = announce
         self._grpc: GrpcLinkServer | None = None
         self._closed = False
@@ -130,9 +133,12 @@ class Coordinator:
             DocklordError: whatever the node answered (``not_found``, ``conflict``...).
         """
         session = self.fleet.online_session(node_id)
-        return await session.request(
-            method, args, timeout=timeout if timeout is not None else self.config.request_timeout
-        )
+        with self.telemetry.timing(method):
+            return await session.request(
+                method,
+                args,
+                timeout=timeout if timeout is not None else self.config.request_timeout,
+            )
 
     async def open_channel(
         self, node_id: str, kind: str, args: Any = None, *, window: int = 262_144

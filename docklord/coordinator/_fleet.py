@@ -6,10 +6,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
+from docklord.coordinator._history import History
 from docklord.coordinator._json import container_json, event_json, iso
 from docklord.coordinator._refs import resolve_ref
 from docklord.engine import ContainerSummary, EngineInfo
@@ -19,12 +20,17 @@ from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import engine_info_from_proto, summary_from_proto
 from docklord.store import NodeRecord
 
-__all__ = ["Fleet", "NodeState", "NodeStatus", "Subscriber"]
+__all__ = ["EventObserver", "Fleet", "NodeState", "NodeStatus", "StatsObserver", "Subscriber"]
 
 log = structlog.get_logger(__name__)
 
 JOURNAL_SIZE = 10_000
 SUBSCRIBER_QUEUE = 10_000
+
+#: Told of every applied container event: node id, the event, the container before it.
+EventObserver = Callable[[str, "pb.Event", "ContainerSummary | None"], None]
+#: Told of every stats batch after the history recorded it: node id, the batch.
+StatsObserver = Callable[[str, "pb.StatsBatch"], None]
 
 
 class NodeStatus(StrEnum):
@@ -104,6 +110,9 @@ class NodeState:
 class Subscriber:
     """One live client of the fleet stream (an events WebSocket, an observer)."""
 
+    #: Subscribers of this process that fell too far behind (for ``/metrics``).
+    overflow_total: ClassVar[int] = 0
+
     def __init__(self, nodes: frozenset[str] | None = None) -> None:
         self.nodes = nodes
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
@@ -125,6 +134,7 @@ class Subscriber:
             # The reader drains what it has, sees the flag and closes the client, which
             # resumes with since_seq: nothing is lost silently.
             self.overflowed = True
+            Subscriber.overflow_total += 1
 
 
 class Fleet:
@@ -134,9 +144,13 @@ class Fleet:
     subscribers that may see the node, in order, as JSON-ready messages.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, history: History | None = None) -> None:
         self.nodes: dict[str, NodeState] = {}
         self._subscribers: set[Subscriber] = set()
+        #: Resource samples of every node's containers (see :meth:`apply_stats`).
+        self.history = history or History()
+        self.event_observers: list[EventObserver] = []
+        self.stats_observers: list[StatsObserver] = []
 
     # ---- nodes -------------------------------------------------------------------------
 
@@ -201,10 +215,12 @@ class Fleet:
         if state is None or state.session is not session:
             return
         state.session, state.status, state.last_seen = None, NodeStatus.OFFLINE, time.time()
+        self.history.clear_current(node_id)
         self._broadcast(node_id, {"kind": "node", "node_id": node_id, "status": "offline"})
 
     def forget(self, node_id: str) -> None:
         """Drop a node from the view (it was deleted or revoked)."""
+        self.history.forget_node(node_id)
         if self.nodes.pop(node_id, None) is not None:
             self._broadcast(node_id, {"kind": "node", "node_id": node_id, "status": "removed"})
 
@@ -240,10 +256,14 @@ class Fleet:
             state.seq = event.seq
             state.journal.append(event)
             if event.type == "container":
+                previous = state.containers.get(event.actor_id)
                 if event.removed:
                     state.containers.pop(event.actor_id, None)
+                    self.history.forget_container(node_id, event.actor_id)
                 elif event.HasField("container"):
                     state.containers[event.actor_id] = summary_from_proto(event.container)
+                for observe in self.event_observers:
+                    observe(node_id, event, previous)
             self._broadcast(node_id, event_json(node_id, event))
         if first:
             for sub in self._subscribers:
@@ -264,6 +284,14 @@ class Fleet:
             },
         )
 
+    def apply_stats(self, node_id: str, batch: pb.StatsBatch) -> None:
+        """Record a node's resource samples in the history."""
+        state = self.node(node_id)
+        running = sum(1 for c in state.containers.values() if c.state == "running")
+        self.history.apply(node_id, batch, running, known=state.containers)
+        for observe in self.stats_observers:
+            observe(node_id, batch)
+
     @staticmethod
     def _apply_engine(state: NodeState, status: pb.EngineStatus) -> None:
         state.engine_available, state.engine_message = status.available, status.message
@@ -280,7 +308,15 @@ class Fleet:
             if state is None or state.status is not NodeStatus.ONLINE:
                 continue
             for summary in state.containers.values():
-                yield container_json(node_id, summary)
+                yield self._with_stats(node_id, container_json(node_id, summary))
+
+    def _with_stats(self, node_id: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Add ``cpu_percent`` and ``memory_usage`` to a running container that is sampled."""
+        sample = self.history.current(node_id, row["id"])
+        if sample is not None and row["state"] == "running":
+            row["cpu_percent"] = round(sample.cpu_percent, 3)
+            row["memory_usage"] = sample.memory_usage
+        return row
 
     def resolve(
         self,

@@ -184,6 +184,8 @@ class LinkManager:
             self.fleet.apply_snapshot(node_id, envelope.snapshot)
         elif kind == "engine_status":
             self.fleet.apply_engine_status(node_id, envelope.engine_status)
+        elif kind == "stats":
+            self.fleet.apply_stats(node_id, envelope.stats)
         else:
             log.warning("unexpected frame from node", node_id=node_id, kind=kind)
 

@@ -37,6 +37,10 @@ def _cpu_percent(doc: Mapping[str, Any]) -> float:
     return 0.0
 
 
+def _cpu_total(doc: Mapping[str, Any]) -> int:
+    return int(((doc.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0))
+
+
 def _memory(doc: Mapping[str, Any]) -> tuple[int, int]:
     memory = doc.get("memory_stats") or {}
     usage = int(memory.get("usage", 0))
@@ -81,6 +85,8 @@ def stats_sample(doc: Mapping[str, Any]) -> StatsSample | None:
         block_read=block_read,
         block_write=block_write,
         pids=int((doc.get("pids_stats") or {}).get("current", 0)),
+        cpu_time=_cpu_total(doc) / 1e9,
+        memory_total_usage=int((doc.get("memory_stats") or {}).get("usage", 0)),
     )
 
 

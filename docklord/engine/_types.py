@@ -177,7 +177,10 @@ class StatsSample:
 
     ``read`` is the engine's sample time in Unix seconds. ``memory_usage`` excludes the page
     cache (``inactive_file``) like the CLI. Counters (network, block I/O) are totals since the
-    container started.
+    container started. ``cpu_time`` (CPU seconds used since the container started) and
+    ``memory_total_usage`` (page cache included) are the raw counters monitoring systems such
+    as Prometheus expect (cAdvisor's ``container_cpu_usage_seconds_total`` and
+    ``container_memory_usage_bytes``).
     """
 
     read: float
@@ -190,6 +193,8 @@ class StatsSample:
     block_read: int = 0
     block_write: int = 0
     pids: int = 0
+    cpu_time: float = 0.0
+    memory_total_usage: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from docklord.link import LinkSession, Transport, connect_websocket
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
 from docklord.node._operations import Operations
 from docklord.node._ops_instances import InstanceSettings
+from docklord.node._sampler import Sampler
 from docklord.node._watcher import Watcher
 from docklord.protocol import PROTOCOL_VERSION, engine_info_to_proto, summary_to_proto
 from docklord.protocol import docklord_pb2 as pb
@@ -61,6 +62,7 @@ class NodeAgent:
         self.config = config
         self.engine = engine or Engine(config.docker_host or None)
         self.watcher = Watcher(self.engine)
+        self.sampler = Sampler(self.engine, self.watcher, interval=config.stats_interval)
         self.operations = Operations(
             self.engine,
             instances=InstanceSettings(
@@ -83,6 +85,7 @@ class NodeAgent:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.watcher.run(), name="watcher")
+                tasks.create_task(self.sampler.run(), name="sampler")
                 tasks.create_task(self._link_forever(), name="link")
         finally:
             await self.engine.aclose()
@@ -153,7 +156,11 @@ class NodeAgent:
             async with session:
                 log.info("linked", coordinator=url, node_id=self._node_id)
                 self.connected.set()
-                await first_of(session.run(), self._pump(session, welcome.known_seq))
+                await first_of(
+                    session.run(),
+                    self._pump(session, welcome.known_seq),
+                    self.sampler.forward(session.send),
+                )
                 raise LinkClosed(f"link to {url} closed")
         finally:
             await transport.close()

@@ -120,3 +120,19 @@ __all__ = [
     "summary_from_proto",
     "summary_to_proto",
 ]
+
+# Resource samples (the StatsBatch frame), kept in their own module.
+from docklord.protocol._stats import (  # noqa: E402
+    stats_batch_to_proto,
+    stats_from_proto,
+    stats_to_proto,
+)
+from docklord.protocol.docklord_pb2 import ContainerStats, StatsBatch  # noqa: E402
+
+__all__ += [
+    "ContainerStats",
+    "StatsBatch",
+    "stats_batch_to_proto",
+    "stats_from_proto",
+    "stats_to_proto",
+]

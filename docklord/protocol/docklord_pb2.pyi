@@ -46,6 +46,7 @@ class Envelope(_message.Message):
     EVENTS_FIELD_NUMBER: _builtins.int
     ENGINE_STATUS_FIELD_NUMBER: _builtins.int
     BATCH_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
     request_id: _builtins.int
     """Correlates a Response (or Cancel) with its Request. 0 when unused."""
     @_builtins.property
@@ -84,6 +85,12 @@ class Envelope(_message.Message):
         when it has more than one frame queued: per-message transport costs dominate otherwise.
         """
 
+    @_builtins.property
+    def stats(self) -> Global___StatsBatch:
+        """Resource samples of the node's running containers, one message per sampling interval.
+        Numbered apart from the others so that new control frames keep the low numbers.
+        """
+
     def __init__(
         self,
         *,
@@ -104,12 +111,13 @@ class Envelope(_message.Message):
         events: Global___EventBatch | None = ...,
         engine_status: Global___EngineStatus | None = ...,
         batch: Global___Batch | None = ...,
+        stats: Global___StatsBatch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "response", b"response", "snapshot", b"snapshot", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "response", b"response", "snapshot", b"snapshot", "stats", b"stats", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "request_id", b"request_id", "response", b"response", "snapshot", b"snapshot", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "body", b"body", "cancel", b"cancel", "channel_close", b"channel_close", "channel_credit", b"channel_credit", "channel_data", b"channel_data", "channel_open", b"channel_open", "engine_status", b"engine_status", "events", b"events", "hello", b"hello", "ping", b"ping", "pong", b"pong", "reject", b"reject", "request", b"request", "request_id", b"request_id", "response", b"response", "snapshot", b"snapshot", "stats", b"stats", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "welcome", "reject", "ping", "pong", "request", "response", "cancel", "channel_open", "channel_data", "channel_credit", "channel_close", "snapshot", "events", "engine_status", "batch"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "welcome", "reject", "ping", "pong", "request", "response", "cancel", "channel_open", "channel_data", "channel_credit", "channel_close", "snapshot", "events", "engine_status", "batch", "stats"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -802,3 +810,95 @@ class Snapshot(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Snapshot: _TypeAlias = Snapshot  # noqa: Y015
+
+@_typing.final
+class ContainerStats(_message.Message):
+    """---- resource samples -----------------------------------------------------------------------
+
+    One sample of one running container, as the engine computed it (see docklord.engine
+    StatsSample). Counters are totals since the container started.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    READ_FIELD_NUMBER: _builtins.int
+    CPU_PERCENT_FIELD_NUMBER: _builtins.int
+    CPU_TIME_FIELD_NUMBER: _builtins.int
+    MEMORY_USAGE_FIELD_NUMBER: _builtins.int
+    MEMORY_TOTAL_USAGE_FIELD_NUMBER: _builtins.int
+    MEMORY_LIMIT_FIELD_NUMBER: _builtins.int
+    NET_RX_FIELD_NUMBER: _builtins.int
+    NET_TX_FIELD_NUMBER: _builtins.int
+    BLOCK_READ_FIELD_NUMBER: _builtins.int
+    BLOCK_WRITE_FIELD_NUMBER: _builtins.int
+    PIDS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    read: _builtins.float
+    """The engine's sample time, Unix seconds."""
+    cpu_percent: _builtins.float
+    cpu_time: _builtins.float
+    """CPU seconds used since the container started."""
+    memory_usage: _builtins.int
+    """Without the page cache, as `docker stats` shows it (cAdvisor's working set)."""
+    memory_total_usage: _builtins.int
+    """With the page cache (cAdvisor's container_memory_usage_bytes)."""
+    memory_limit: _builtins.int
+    net_rx: _builtins.int
+    net_tx: _builtins.int
+    block_read: _builtins.int
+    block_write: _builtins.int
+    pids: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        read: _builtins.float = ...,
+        cpu_percent: _builtins.float = ...,
+        cpu_time: _builtins.float = ...,
+        memory_usage: _builtins.int = ...,
+        memory_total_usage: _builtins.int = ...,
+        memory_limit: _builtins.int = ...,
+        net_rx: _builtins.int = ...,
+        net_tx: _builtins.int = ...,
+        block_read: _builtins.int = ...,
+        block_write: _builtins.int = ...,
+        pids: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["block_read", b"block_read", "block_write", b"block_write", "cpu_percent", b"cpu_percent", "cpu_time", b"cpu_time", "id", b"id", "memory_limit", b"memory_limit", "memory_total_usage", b"memory_total_usage", "memory_usage", b"memory_usage", "net_rx", b"net_rx", "net_tx", b"net_tx", "pids", b"pids", "read", b"read"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContainerStats: _TypeAlias = ContainerStats  # noqa: Y015
+
+@_typing.final
+class StatsBatch(_message.Message):
+    """The latest sample of every running container the node follows, sent once per interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    CONTAINERS_FIELD_NUMBER: _builtins.int
+    time: _builtins.float
+    """When the node took the batch, Unix seconds."""
+    interval: _builtins.float
+    """The node's sampling interval in seconds."""
+    @_builtins.property
+    def containers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContainerStats]: ...
+    def __init__(
+        self,
+        *,
+        time: _builtins.float = ...,
+        interval: _builtins.float = ...,
+        containers: _abc.Iterable[Global___ContainerStats] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["containers", b"containers", "interval", b"interval", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatsBatch: _TypeAlias = StatsBatch  # noqa: Y015

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -234,12 +234,18 @@ async def list_containers(
     state: Annotated[list[str] | None, Query(description="only these states")] = None,
     q: Annotated[str | None, Query(description="substring of name, image or id")] = None,
     label: Annotated[list[str] | None, Query(description="key or key=value")] = None,
+    sort: Annotated[
+        SortKey | None,
+        Query(description="cpu_percent and memory_usage sort highest first, unsampled last"),
+    ] = None,
 ) -> JSONResponse:
     """Every container of every online node the caller may see, from the live cache."""
     fleet = request.app.state.coordinator.fleet
     nodes = [n for n in (node or list(fleet.nodes)) if principal.may_see(n)]
     rows = [c for c in fleet.containers(nodes) if _matches(c, state, q, label)]
     rows = visible_rows(principal, rows)  # instances only for admins
+    if sort is not None:
+        rows = sort_rows(rows, sort)
     return JSONResponse({"containers": rows, "count": len(rows)})
 
 
@@ -258,6 +264,16 @@ async def list_node_containers(
     rows = [c for c in fleet.containers([node]) if _matches(c, state, q, label)]
     rows = visible_rows(principal, rows)  # instances only for admins
     return JSONResponse({"containers": rows, "count": len(rows)})
+
+
+SortKey = Literal["name", "node_id", "state", "cpu_percent", "memory_usage"]
+
+
+def sort_rows(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Rows by ``key``: names ascending; CPU and memory highest first, unsampled ones last."""
+    if key in ("cpu_percent", "memory_usage"):
+        return sorted(rows, key=lambda c: (key not in c, -c.get(key, 0), c["name"]))
+    return sorted(rows, key=lambda c: (str(c[key]), c["name"]))
 
 
 def _matches(

@@ -37,8 +37,10 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _identity,
         _instances,
         _littlewings,
+        _metrics,
         _ops,
         _resources,
+        _stats_history,
         _streams,
         _tunnel,
     )
@@ -64,6 +66,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _littlewings,
         _compat,
         _ops,
+        _metrics,
+        _stats_history,
     ):
         app.include_router(module.router)
     _install_error_handlers(app)

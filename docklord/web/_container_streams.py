@@ -13,6 +13,7 @@ error, 4503 node offline, 4504 timeout).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import math
@@ -394,7 +395,8 @@ async def container_stats(
 @router.websocket("/containers/{ref}/stats/ws")
 @websocket_policy(Role.VIEWER, node=True)
 async def container_stats_ws(ws: WebSocket, node: str, ref: str) -> None:
-    """One JSON sample per engine sample (about one a second) until the container stops."""
+    """The kept history, then one JSON sample per engine sample (about one a second) until
+    the container stops."""
     coordinator = ws.app.state.coordinator
     try:
         principal = await authorize(ws, Role.VIEWER, node=node)
@@ -405,6 +407,9 @@ async def container_stats_ws(ws: WebSocket, node: str, ref: str) -> None:
         return
     await ws.accept()
     async with live_socket(ws, principal):
+        # The coordinator's history first (oldest first), then the node's live samples.
+        for sample in coordinator.fleet.history.samples(node, args["ref"]):
+            await ws.send_text(json.dumps(sample_json(dataclasses.asdict(sample))))
         await relay(ws, channel, _send_samples(ws, channel), until_client_leaves(ws))
 
 

@@ -55,6 +55,10 @@ class LiveSockets:
     def __len__(self) -> int:
         return len({live for group in self._by_key.values() for live in group})
 
+    def connections(self) -> set[LiveSocket]:
+        """Every live connection (for ``/metrics``)."""
+        return {live for group in self._by_key.values() for live in group}
+
     def _add(self, live: LiveSocket) -> None:
         for key in live.principal.keys:
             self._by_key.setdefault(key, set()).add(live)

@@ -156,5 +156,7 @@ async def test_api_requires_authentication(coordinator: CoordinatorProcess) -> N
         fields = {f["field"] for f in malformed.json()["error"]["fields"]}
         assert {"username", "password"} <= fields
         assert (await client.get("/healthz")).json() == {"status": "ok"}
-        metrics = (await client.get("/metrics")).text
-        assert "docklord_nodes" in metrics
+        # /metrics needs a viewer token by default (issue 10; --metrics-public opens it).
+        metrics = await client.get("/metrics")
+        assert metrics.status_code == 401
+        assert metrics.json()["error"]["code"] == "unauthenticated"

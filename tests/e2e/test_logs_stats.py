@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 SAMPLE_FIELDS = (
     "read cpu_percent memory_usage memory_limit memory_percent net_rx net_tx block_read "
-    "block_write pids"
+    "block_write pids cpu_time memory_total_usage"
 )
 
 

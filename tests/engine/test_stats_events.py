@@ -86,6 +86,8 @@ def test_stats_sample_computes_like_the_cli() -> None:
         block_read=10,
         block_write=20,
         pids=3,
+        cpu_time=3.0,
+        memory_total_usage=1000,
     )
     assert stats_sample({"read": "0001-01-01T00:00:00Z"}) is None
 

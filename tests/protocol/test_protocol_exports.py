@@ -6,6 +6,15 @@ from google.protobuf.message import Message
 
 import docklord.protocol
 
+#: The resource-sample frame and its conversions (docklord/protocol/_stats.py).
+STATS_EXPORTS = [
+    "ContainerStats",
+    "StatsBatch",
+    "stats_batch_to_proto",
+    "stats_from_proto",
+    "stats_to_proto",
+]
+
 
 def test_protocol_exports() -> None:
     assert sorted(docklord.protocol.__all__) == sorted(
@@ -59,6 +68,7 @@ def test_protocol_exports() -> None:
             "summary_from_proto",
             "summary_to_proto",
         ]
+        + STATS_EXPORTS
     )
 
 

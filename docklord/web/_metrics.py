@@ -1,0 +1,74 @@
+"""``/metrics``: the Prometheus text format, from memory only (a scrape never calls a node).
+
+By default a scrape needs credentials with at least the viewer role (Prometheus sends a token
+as ``Authorization: Bearer ...``); a caller with node grants sees only those nodes' containers.
+``--metrics-public`` serves it to anyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from docklord.coordinator import Coordinator, FleetSeries
+from docklord.web._auth import Role, auth_state, authorize
+
+__all__ = ["router", "stream_kind"]
+
+router = APIRouter()
+
+_KINDS = ("logs", "stats", "exec", "events", "docker", "observe-containers", "ws")
+
+
+def stream_kind(path: str) -> str:
+    """The kind of a WebSocket stream from its path (``.../logs/ws`` is ``logs``)."""
+    parts = [p for p in path.split("/") if p]
+    for part in reversed(parts[:-1] if parts and parts[-1] == "ws" else parts):
+        if part in _KINDS:
+            return part
+    return parts[-1] if parts else "other"
+
+
+class _Scrape:
+    """What one scrape shows: the coordinator's registry plus the fleet series it may see."""
+
+    def __init__(self, request: Request, nodes: list[str]) -> None:
+        self.request = request
+        self.coordinator: Coordinator = request.app.state.coordinator
+        self.nodes = nodes
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.coordinator.metrics.collect()
+        yield self._websockets()
+        series = FleetSeries(
+            self.coordinator.fleet, self.coordinator.telemetry.restarts, self.nodes
+        )
+        yield from series.collect()
+
+    def _websockets(self) -> Metric:
+        counts: dict[str, int] = {}
+        for live in auth_state(self.request.app).sockets.connections():
+            if live.ws is not None:
+                kind = stream_kind(live.ws.scope.get("path", ""))
+                counts[kind] = counts.get(kind, 0) + 1
+        family = GaugeMetricFamily(
+            "docklord_websocket_clients", "Live WebSocket clients, by stream kind", labels=["kind"]
+        )
+        for kind, n in sorted(counts.items()):
+            family.add_metric([kind], n)
+        return family
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: the coordinator's own series and every visible container's."""
+    coordinator: Coordinator = request.app.state.coordinator
+    nodes = list(coordinator.fleet.nodes)
+    if not coordinator.config.metrics_public:
+        principal = await authorize(request, Role.VIEWER)
+        nodes = [n for n in nodes if principal.may_see(n)]
+    body = generate_latest(_Scrape(request, nodes))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
