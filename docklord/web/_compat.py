@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 
 from docklord.coordinator import Subscriber
 from docklord.errors import DocklordError, InvalidInput
-from docklord.web._auth import Role, authorize, live_socket
+from docklord.web._auth import Principal, Role, authorize, live_socket
+from docklord.web._container_policy import visible_rows
 from docklord.web._streams import close_for, pump_subscriber
 
 __all__ = ["router"]
@@ -28,9 +29,10 @@ router = APIRouter()
 async def node_containers(request: Request, node_id: str = "", password: str = "") -> JSONResponse:
     """That node's containers, from the live cache."""
     coordinator = request.app.state.coordinator
-    await authorize(request, Role.VIEWER, node=_required(node_id))
+    principal = await authorize(request, Role.VIEWER, node=_required(node_id))
     coordinator.fleet.online_session(node_id)
-    return JSONResponse({"node_id": node_id, "containers": _containers(coordinator, node_id)})
+    containers = _containers(coordinator, principal, node_id)
+    return JSONResponse({"node_id": node_id, "containers": containers})
 
 
 @router.websocket("/observe-containers")
@@ -52,12 +54,12 @@ async def observe_containers(ws: WebSocket) -> None:
             None,
             "container",
         ):
-            return _listing(coordinator, node_id)
+            return _listing(coordinator, principal, node_id)
         return None
 
     try:
         async with live_socket(ws, principal):  # revoking the node closes the observer
-            await ws.send_text(json.dumps(_listing(coordinator, node_id)))
+            await ws.send_text(json.dumps(_listing(coordinator, principal, node_id)))
             await pump_subscriber(ws, sub, render)
     finally:
         coordinator.fleet.unsubscribe(sub)
@@ -70,19 +72,21 @@ def _required(node_id: str) -> str:
     return node_id
 
 
-def _containers(coordinator: Any, node_id: str) -> list[dict[str, Any]]:
+def _containers(coordinator: Any, principal: Principal, node_id: str) -> list[dict[str, Any]]:
     state = coordinator.fleet.nodes.get(node_id)
     if state is None:
         return []
     from docklord.coordinator import container_json
 
-    return [container_json(node_id, c) for c in state.containers.values()]
+    # Instance containers only for admins (see docklord.web._container_policy).
+    rows = [container_json(node_id, c) for c in state.containers.values()]
+    return visible_rows(principal, rows)
 
 
-def _listing(coordinator: Any, node_id: str) -> dict[str, Any]:
+def _listing(coordinator: Any, principal: Principal, node_id: str) -> dict[str, Any]:
     state = coordinator.fleet.nodes.get(node_id)
     return {
         "node_id": node_id,
         "status": state.status.value if state else "offline",
-        "containers": _containers(coordinator, node_id),
+        "containers": _containers(coordinator, principal, node_id),
     }

@@ -32,6 +32,7 @@ __all__ = [
     "reserved_label",
     "reserved_name",
     "resolve_visible",
+    "visible_message",
     "visible_rows",
 ]
 
@@ -62,6 +63,24 @@ def may_reach(principal: Principal, labels: Mapping[str, str], name: str) -> boo
 def visible_rows(principal: Principal, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The container JSON rows (``container_json``) that ``principal`` may see."""
     return [r for r in rows if may_reach(principal, r.get("labels") or {}, r.get("name", ""))]
+
+
+def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, Any] | None:
+    """A fleet stream message as ``principal`` may see it (``None``: not at all).
+
+    Snapshots and resyncs lose the instance containers; an event about one is dropped (a
+    removed container has no summary: its attributes carry its labels and name).
+    """
+    if principal.role >= Role.ADMIN:
+        return message
+    if message.get("kind") in ("snapshot", "resync"):
+        return {**message, "containers": visible_rows(principal, message["containers"])}
+    if message.get("kind") == "event" and message.get("type") == "container":
+        about = message.get("container") or {}
+        labels = about.get("labels") or message.get("attributes") or {}
+        name = about.get("name") or (message.get("attributes") or {}).get("name", "")
+        return message if may_reach(principal, labels, name) else None
+    return message
 
 
 async def resolve_visible(

@@ -29,7 +29,7 @@ from starlette.requests import HTTPConnection
 
 from docklord.coordinator import container_json
 from docklord.engine import ContainerSummary, PortBinding
-from docklord.errors import NotFound, PermissionDenied
+from docklord.errors import InvalidInput, NotFound, PermissionDenied
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._container_policy import (
@@ -42,7 +42,14 @@ from docklord.web._container_policy import (
 if TYPE_CHECKING:
     from docklord.coordinator import Coordinator
 
-__all__ = ["StrictModel", "coordinator_of", "no_lone_surrogates", "resolve", "router"]
+__all__ = [
+    "StrictModel",
+    "check_text",
+    "coordinator_of",
+    "no_lone_surrogates",
+    "resolve",
+    "router",
+]
 
 router = APIRouter(prefix="/api/v1/nodes/{node}/containers", tags=["containers"])
 
@@ -134,6 +141,18 @@ def no_lone_surrogates(value: Any) -> Any:
             no_lone_surrogates(key)
             no_lone_surrogates(item)
     return value
+
+
+def check_text(field: str, value: Any) -> None:
+    """:func:`no_lone_surrogates` for text outside a request body (a WebSocket message).
+
+    Raises:
+        InvalidInput: naming ``field``.
+    """
+    try:
+        no_lone_surrogates(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: {exc}") from None
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:

@@ -41,6 +41,7 @@ from docklord.web._auth import Principal, Role, authorize, live_socket, websocke
 from docklord.web._client_messages import receive_message
 from docklord.web._container_policy import may_reach
 from docklord.web._container_streams import LineSplitter, close_ws, open_stream
+from docklord.web._containers import check_text
 
 __all__ = ["EXPIRED_CLOSE", "HEARTBEAT_TIMEOUT", "heartbeat_window", "router"]
 
@@ -167,6 +168,7 @@ class _Session:
             raise InvalidInput("send a connect message before a command")
         if not isinstance(command, str) or not command.strip() or len(command) > MAX_COMMAND:
             raise InvalidInput(f"a command is 1 to {MAX_COMMAND} characters of text")
+        check_text("command", command)
         try:
             self.commands.put_nowait((*self.target, command))
         except asyncio.QueueFull as exc:

@@ -14,6 +14,7 @@ from docklord.coordinator import Subscriber
 from docklord.errors import DocklordError, InvalidInput, PermissionDenied, Unauthenticated
 from docklord.link import StarletteWebSocketTransport
 from docklord.web._auth import Principal, Role, authenticate, live_socket, websocket_policy
+from docklord.web._container_policy import visible_message
 
 __all__ = ["close_for", "pump_subscriber", "router"]
 
@@ -76,8 +77,9 @@ async def events_ws(ws: WebSocket) -> None:
     try:
         async with live_socket(ws, principal):
             if first is not None:
-                await ws.send_text(json.dumps(first))
-            await pump_subscriber(ws, sub, lambda m: m)
+                await ws.send_text(json.dumps(visible_message(principal, first)))
+            # Instance containers only for admins (see docklord.web._container_policy).
+            await pump_subscriber(ws, sub, lambda m: visible_message(principal, m))
     finally:
         fleet.unsubscribe(sub)
 

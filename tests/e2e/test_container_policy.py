@@ -294,3 +294,26 @@ async def test_logs_tail_all_and_empty_mean_every_line(
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+async def test_lone_surrogates_over_websockets_and_sign_in(
+    client: httpx.AsyncClient, cluster: Cluster, made: list[str]
+) -> None:
+    running = body_of(made, cmd=["sleep", "300"], start=True)
+    assert (await client.post(f"{cluster.base}/containers", json=running)).status_code == 201
+    url = f"ws://127.0.0.1:{cluster.coordinator.port}/api/ws"
+    headers = {"Authorization": f"Bearer {cluster.token}"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        await ws.send(json.dumps({"type": "connect", "server_id": running["name"]}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "connected"
+        await ws.send(json.dumps({"type": "command", "command": "echo a\ud800"}))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert reply["type"] == "error" and reply["message"].startswith("command:"), reply
+        await ws.send(json.dumps({"type": "command", "command": "echo still here"}))
+        while (reply := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "output":
+            pass
+        assert reply["stdout"] == "still here\n"
+    login = await client.post(
+        "/api/v1/auth/login", **raw_json({"username": "a\ud800", "password": "b\ud800"})
+    )
+    assert login.status_code in (401, 422), login.text

@@ -20,11 +20,13 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.testing import CoordinatorProcess, NodeProcess, eventually, unique_name
+from docklord.testing import TEST_LABEL, CoordinatorProcess, NodeProcess, eventually, unique_name
 
 from .conftest import api, started_coordinator, store_of, wait_online
 
 pytestmark = pytest.mark.e2e
+
+BUSYBOX = "docklord-test/busybox:latest"
 
 
 @dataclass
@@ -306,6 +308,8 @@ async def test_instance_containers_are_not_in_the_containers_api(
                 assert response.json()["error"]["message"] == f"no such container: {ref}"
         await _websockets_say_no_such_container(box, who, base, container_id, name)
 
+    await _streams_leave_it_out(box, bob, container_id, name)
+
     # Nothing reached the instance: it runs, and only the owner's key is in it.
     assert (await alice.client.get(f"/api/v1/instances/{data['id']}")).json()["state"] == "running"
     await logged_in(alice, data["ports"]["ssh"])
@@ -344,3 +348,46 @@ async def _websockets_say_no_such_container(
                 await ws.send(json.dumps({"type": "connect", "server_id": ref}))
                 reply = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 assert reply == {"type": "error", "message": f"no such container: {ref}"}
+
+
+async def _streams_leave_it_out(box: Box, bob: Person, container_id: str, name: str) -> None:
+    """The events stream and the seed listing show an instance container to admins only."""
+    root = f"ws://127.0.0.1:{box.coordinator.port}/api/v1/events/ws"
+    as_bob = {"Authorization": bob.client.headers["Authorization"]}
+    as_admin = {"Authorization": box.admin.headers["Authorization"]}
+    async with (
+        websockets.connect(root, additional_headers=as_bob, max_size=2**24) as bob_events,
+        websockets.connect(root, additional_headers=as_admin, max_size=2**24) as admin_events,
+    ):
+        bob_first = json.loads(await asyncio.wait_for(bob_events.recv(), 30))
+        admin_first = json.loads(await asyncio.wait_for(admin_events.recv(), 30))
+        assert container_id not in {c["id"] for c in bob_first["containers"]}
+        assert container_id in {c["id"] for c in admin_first["containers"]}
+        # An admin acts on it through the container routes; bob's stream shows none of it.
+        base = f"/api/v1/nodes/{box.node.node_id}/containers"
+        for action in ("pause", "unpause"):
+            acted = await box.admin.post(f"{base}/{name}/{action}")
+            assert acted.status_code == 200, acted.text
+        seen = [json.loads(await asyncio.wait_for(admin_events.recv(), 30)) for _ in range(2)]
+        assert [(m.get("actor_id"), m.get("action")) for m in seen] == [
+            (container_id, "pause"),
+            (container_id, "unpause"),
+        ]
+        marker = unique_name("c")
+        made = await bob.client.post(
+            base, json={"image": BUSYBOX, "name": marker, "labels": {TEST_LABEL: "1"}}
+        )
+        try:
+            assert made.status_code == 201, made.text
+            while (message := json.loads(await asyncio.wait_for(bob_events.recv(), 30))).get(
+                "actor_id"
+            ) != made.json()["id"]:
+                assert container_id not in json.dumps(message), message
+        finally:
+            subprocess.run(["docker", "rm", "-f", marker], capture_output=True, check=False)
+    async with httpx.AsyncClient(base_url=box.coordinator.url, timeout=30) as anonymous:
+        seed = await anonymous.get(
+            "/api/containers", params={"node_id": box.node.node_id, "password": box.node.password}
+        )
+    assert seed.status_code == 200, seed.text
+    assert container_id not in {c["id"] for c in seed.json()["containers"]}
