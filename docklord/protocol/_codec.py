@@ -46,9 +46,10 @@ def dump_json(obj: Any) -> bytes:
         return b""
     try:
         text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        # A lone surrogate is valid in a str but not in UTF-8 (UnicodeEncodeError is a ValueError).
+        return text.encode()
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"value is not JSON-serializable: {exc}") from exc
-    return text.encode()
 
 
 def load_json(data: bytes) -> Any:
