@@ -8,7 +8,7 @@ dashboards and queries work on them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -111,10 +111,17 @@ class _LinkCollector(Collector):
 class FleetSeries:
     """The per-container series of the nodes one caller may see (built per scrape)."""
 
-    def __init__(self, fleet: Fleet, restarts: dict[tuple[str, str], int], nodes: Iterable[str]):
+    def __init__(
+        self,
+        fleet: Fleet,
+        restarts: dict[tuple[str, str], int],
+        nodes: Iterable[str],
+        visible: Callable[[ContainerSummary], bool] | None = None,
+    ):
         self.fleet = fleet
         self.restarts = restarts
         self.nodes = list(nodes)
+        self.visible = visible
 
     def collect(self) -> Iterator[Metric]:
         """Every family, filled from the fleet cache and the newest stats batch of each node."""
@@ -125,6 +132,8 @@ class FleetSeries:
                 continue
             batch_time, current = self.fleet.history.current_of(node_id)
             for summary in state.containers.values():
+                if self.visible is not None and not self.visible(summary):
+                    continue
                 labels = _labels(state, summary)
                 self._container(families, labels, summary, current.get(summary.id), batch_time)
         yield from families.values()

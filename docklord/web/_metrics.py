@@ -14,7 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from docklord.coordinator import Coordinator, FleetSeries
+from docklord.engine import ContainerSummary
 from docklord.web._auth import Role, auth_state, authorize
+from docklord.web._container_policy import is_instance
 
 __all__ = ["router", "stream_kind"]
 
@@ -35,16 +37,21 @@ def stream_kind(path: str) -> str:
 class _Scrape:
     """What one scrape shows: the coordinator's registry plus the fleet series it may see."""
 
-    def __init__(self, request: Request, nodes: list[str]) -> None:
+    def __init__(self, request: Request, nodes: list[str], admin: bool) -> None:
         self.request = request
         self.coordinator: Coordinator = request.app.state.coordinator
         self.nodes = nodes
+        self.admin = admin
+
+    def _visible(self, summary: ContainerSummary) -> bool:
+        # Users' instances are reachable only through /api/v1/instances (SECURITY.md).
+        return self.admin or not is_instance(summary.labels, summary.name)
 
     def collect(self) -> Iterator[Metric]:
         yield from self.coordinator.metrics.collect()
         yield self._websockets()
         series = FleetSeries(
-            self.coordinator.fleet, self.coordinator.telemetry.restarts, self.nodes
+            self.coordinator.fleet, self.coordinator.telemetry.restarts, self.nodes, self._visible
         )
         yield from series.collect()
 
@@ -67,8 +74,10 @@ async def metrics(request: Request) -> Response:
     """Prometheus metrics: the coordinator's own series and every visible container's."""
     coordinator: Coordinator = request.app.state.coordinator
     nodes = list(coordinator.fleet.nodes)
+    admin = False
     if not coordinator.config.metrics_public:
         principal = await authorize(request, Role.VIEWER)
         nodes = [n for n in nodes if principal.may_see(n)]
-    body = generate_latest(_Scrape(request, nodes))
+        admin = principal.role >= Role.ADMIN
+    body = generate_latest(_Scrape(request, nodes, admin))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

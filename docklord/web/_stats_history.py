@@ -18,6 +18,7 @@ from docklord.coordinator import Coordinator, iso, resolve_ref
 from docklord.engine import StatsSample
 from docklord.errors import InvalidInput
 from docklord.web._auth import Principal, Role, require_node
+from docklord.web._container_policy import may_reach
 from docklord.web._container_streams import parse_time
 
 __all__ = ["container_history", "router", "stats_json"]
@@ -42,14 +43,20 @@ def _since(value: str | None) -> float:
         raise InvalidInput(f"since: {exc}") from exc
 
 
-def container_history(coordinator: Coordinator, node: str, ref: str, since: float) -> list[Any]:
+def container_history(
+    coordinator: Coordinator, principal: Principal, node: str, ref: str, since: float
+) -> list[Any]:
     """The samples of container ``ref`` on ``node`` after ``since``, oldest first.
 
-    ``ref`` is resolved in the cache, also for an offline node (its history is kept).
+    ``ref`` is resolved in the cache, also for an offline node (its history is kept), among
+    the containers ``principal`` may reach (an instance's only for admins).
     """
     fleet = coordinator.fleet
     state = fleet.node(node)
-    cid = resolve_ref(ref, ((node, s) for s in state.containers.values()))[1].id
+    reachable = (
+        (node, s) for s in state.containers.values() if may_reach(principal, s.labels, s.name)
+    )
+    cid = resolve_ref(ref, reachable)[1].id
     return [stats_json(s) for s in fleet.history.samples(node, cid, since)]
 
 
@@ -59,7 +66,7 @@ async def container_stats_history(
 ) -> JSONResponse:
     """The container's samples kept by the coordinator (default the last hour)."""
     coordinator: Coordinator = request.app.state.coordinator
-    samples = container_history(coordinator, node, ref, _since(since))
+    samples = container_history(coordinator, principal, node, ref, _since(since))
     interval = coordinator.fleet.history.interval(node)
     return JSONResponse({"node_id": node, "interval": interval, "samples": samples})
 

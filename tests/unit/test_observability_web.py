@@ -6,6 +6,7 @@ The fleet is filled the way a node link fills it (``apply_snapshot``-like state 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator, NodeState, NodeStatus
 from docklord.engine import ContainerSummary, StatsSample
+from docklord.node._ops_instances import INSTANCE_LABEL, NAME_PREFIX
 from docklord.protocol import stats_batch_to_proto
 
 PASSWORD = "observability-test-pw"  # noqa: S105 - throw-away in-process coordinator
@@ -223,3 +225,40 @@ async def test_metrics_public_opens_them(tmp_path: Path) -> None:
         response = await started.client.get("/metrics")
         assert response.status_code == 200
         assert "container_cpu_usage_seconds_total{" in response.text
+
+
+async def test_instances_stay_out_of_metrics_and_history_for_non_admins(app: App) -> None:
+    box = "d" * 64
+    state = app.coordinator.fleet.nodes["n1"]
+    state.containers[box] = dataclasses.replace(
+        summary(box, f"{NAME_PREFIX}7"), labels={INSTANCE_LABEL: "7"}
+    )
+    now = time.time()
+    app.coordinator.fleet.apply_stats(
+        "n1", stats_batch_to_proto(now, 5.0, [(box, sample(now, 40.0, 1_000_000))])
+    )
+    made = await app.client.post(
+        "/api/v1/users",
+        json={"username": "watcher", "password": "watcher-password", "role": "viewer"},
+        headers=app.headers(),
+    )
+    assert made.status_code == 201, made.text
+    login = await app.client.post(
+        "/api/v1/auth/login", json={"username": "watcher", "password": "watcher-password"}
+    )
+    app.client.cookies.clear()
+    viewer = {"Authorization": f"Bearer {login.json()['token']}"}
+    history = f"/api/v1/nodes/n1/containers/{NAME_PREFIX}7/stats/history"
+
+    def names(text: str) -> set[str]:
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        return {s.labels["name"] for s in families["docklord_container_state"].samples}
+
+    seen = names((await app.client.get("/metrics", headers=viewer)).text)
+    assert "busy" in seen and f"{NAME_PREFIX}7" not in seen
+    assert (await app.client.get(history, headers=viewer)).status_code == 404
+    assert f"{NAME_PREFIX}7" in names(
+        (await app.client.get("/metrics", headers=app.headers())).text
+    )
+    admin_view = await app.client.get(history, headers=app.headers())
+    assert [round(s["cpu_percent"]) for s in admin_view.json()["samples"]] == [40]
