@@ -10,14 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import secrets
 import time
+from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+import websockets
 
-from docklord.testing import CoordinatorProcess, TcpProxy, eventually
+from docklord.node._watcher import STATE_ACTIONS
+from docklord.testing import TEST_LABEL, CoordinatorProcess, TcpProxy, eventually, unique_name
 
 from .conftest import NodeFactory, api, wait_online
 
@@ -85,3 +90,277 @@ async def test_blackholed_link_fails_requests_fast_and_heals(
         ping_interval_s=2.0,
         dead_after_s=5.0,
     )
+
+
+# ---- kill -9 at random points -----------------------------------------------------------
+
+
+class ResumingClient:
+    """An events/ws client that reconnects with ``since_seq`` whenever its socket ends.
+
+    It keeps every message with the wall-clock time it arrived, and the last seq per node.
+    """
+
+    def __init__(self, coordinator: CoordinatorProcess, token: str) -> None:
+        self.coordinator = coordinator
+        self.token = token
+        self.seen: dict[str, int] = {}
+        self.messages: list[tuple[int, dict[str, Any]]] = []
+        self.connects = 0
+
+    async def run(self) -> None:
+        while True:
+            query = f"?since_seq={quote(json.dumps(self.seen))}" if self.seen else ""
+            url = f"ws://127.0.0.1:{self.coordinator.port}/api/v1/events/ws{query}"
+            try:
+                async with websockets.connect(
+                    url, additional_headers={"Authorization": f"Bearer {self.token}"}
+                ) as ws:
+                    self.connects += 1
+                    async for raw in ws:
+                        self._keep(json.loads(raw))
+            except (OSError, websockets.WebSocketException):
+                await asyncio.sleep(0.05)
+
+    def _keep(self, message: dict[str, Any]) -> None:
+        self.messages.append((time.time_ns(), message))
+        kind = message["kind"]
+        if kind == "snapshot":
+            self.seen.update(message["seq"])
+        elif kind in ("event", "resync"):
+            self.seen[message["node_id"]] = message["seq"]
+
+
+class Load:
+    """Events, a log follow and requests, all along; counts what happened."""
+
+    def __init__(self, engine: Any, client: httpx.AsyncClient, node_id: str, port: int) -> None:
+        self.engine = engine
+        self.client = client
+        self.node = f"/api/v1/nodes/{node_id}"
+        self.port = port
+        self.token = str(client.headers["Authorization"]).split()[1]
+        self.statuses: Counter[int] = Counter()
+        self.log_lines = 0
+        self.last_line_at = 0.0
+
+    async def docker(self, *args: str) -> int:
+        proc = await asyncio.create_subprocess_exec(
+            "docker", "-H", self.engine.host, *args,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        return await proc.wait()
+
+    async def churn(self) -> None:
+        while True:
+            name = unique_name("chaos")
+            await self.docker(
+                "run", "-d", "--name", name, "--label", f"{TEST_LABEL}=1",
+                self.engine.image, "sh", "-c", "sleep 0.2",
+            )  # fmt: skip
+            await self.docker("wait", name)
+            await self.docker("rm", "-f", name)
+
+    async def requests(self) -> None:
+        while True:
+            for path in (f"{self.node}/images", "/api/v1/containers", self.node):
+                try:
+                    self.statuses[(await self.client.get(path, timeout=10)).status_code] += 1
+                except httpx.HTTPError:
+                    self.statuses[0] += 1  # the coordinator is down: no answer at all
+                    await asyncio.sleep(0.05)
+
+    async def follow(self, ref: str) -> None:
+        url = f"ws://127.0.0.1:{self.port}{self.node}/containers/{ref}/logs/ws?follow=true&tail=0"
+        while True:
+            try:
+                async with websockets.connect(
+                    url, additional_headers={"Authorization": f"Bearer {self.token}"}
+                ) as ws:
+                    async for raw in ws:
+                        self.log_lines += len(json.loads(raw).get("lines", []))
+                        self.last_line_at = time.monotonic()
+            except (OSError, websockets.WebSocketException):
+                pass
+            await asyncio.sleep(0.1)
+
+
+class EngineEvents:
+    """What the engine emitted for test containers, from ``docker events``, across restarts."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.events: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def run(self) -> None:
+        since = f"{time.time() - 1:.3f}"
+        while True:
+            self.proc = await asyncio.create_subprocess_exec(
+                "docker", "-H", self.engine.host, "events", "--since", since,
+                "--filter", f"label={TEST_LABEL}=1", "--filter", "type=container",
+                "--format", "{{json .}}",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            assert self.proc.stdout is not None
+            async for line in self.proc.stdout:
+                event = json.loads(line)
+                if event["Action"] in STATE_ACTIONS:
+                    key = (event["Actor"]["ID"], event["Action"], int(event["timeNano"]))
+                    self.events[key] = event
+                    since = f"{int(event['timeNano']) / 1e9:.9f}"
+            await self.proc.wait()
+            await asyncio.sleep(0.1)  # the engine is down: ask again soon
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
+
+def _account(
+    truth: dict[tuple[str, str, int], dict[str, Any]],
+    messages: list[tuple[int, dict[str, Any]]],
+    node_id: str,
+) -> tuple[int, int, list[tuple[str, str, int]]]:
+    """(delivered, covered by a gap notice, lost) for every engine event.
+
+    The API promises each event, in order and once, or a notice that there was a gap: a
+    ``resync`` (or a fresh ``snapshot``) of the node, or a ``sync``/``destroy`` of the container
+    the node sends when it re-read its engine after an outage.
+    """
+    delivered: set[tuple[str, str, int]] = set()
+    notices: list[tuple[int, str | None]] = []  # (arrival ns, container id or None: whole node)
+    for arrived, m in messages:
+        if m["kind"] == "event" and m["node_id"] == node_id and m["type"] == "container":
+            delivered.add((m["actor_id"], m["action"], int(m["time_nano"])))
+            # The node's own re-read after an outage: `sync`, or `destroy` with no attributes.
+            if m["action"] == "sync" or (m["action"] == "destroy" and not m["attributes"]):
+                notices.append((int(m["time_nano"]), m["actor_id"]))
+        elif m["kind"] == "snapshot" or (m["kind"] == "resync" and m["node_id"] == node_id):
+            notices.append((arrived, None))
+    seen = covered = 0
+    lost: list[tuple[str, str, int]] = []
+    for key in sorted(truth, key=lambda k: k[2]):
+        if key in delivered:
+            seen += 1
+        elif any(t >= key[2] and c in (None, key[0]) for t, c in notices):
+            covered += 1
+        else:
+            lost.append(key)
+    return seen, covered, lost
+
+
+def _in_order(messages: list[tuple[int, dict[str, Any]]], node_id: str) -> None:
+    """Within each stretch between gap notices, a node's seqs rise by one, none twice."""
+    last: int | None = None
+    for _, m in messages:
+        if m["kind"] == "snapshot":
+            last = m["seq"].get(node_id)
+        elif m["kind"] == "resync" and m["node_id"] == node_id:
+            last = m["seq"]
+        elif m["kind"] == "event" and m["node_id"] == node_id:
+            assert last is None or m["seq"] > last, f"seq {m['seq']} after {last}: repeated"
+            last = m["seq"]
+
+
+async def test_kill9_coordinator_node_and_engine_lose_no_event(
+    coordinator: CoordinatorProcess, start_node: NodeFactory, private_engine: Any
+) -> None:
+    rng = random.Random(_seed())
+    node = start_node([coordinator.ws_url], engine=private_engine.host)
+    token = coordinator.login()
+    async with api(coordinator, token) as client:
+        await wait_online(client, node.node_id)
+        printer = private_engine.docker(
+            "run", "-d", "--restart=always", "--label", f"{TEST_LABEL}=1", private_engine.image,
+            "sh", "-c", "while true; do echo tick; sleep 0.05; done",
+        )  # fmt: skip
+        truth, events = EngineEvents(private_engine), ResumingClient(coordinator, token)
+        load = Load(private_engine, client, node.node_id, coordinator.port)
+        tasks = [
+            asyncio.create_task(c)
+            for c in (
+                truth.run(),
+                events.run(),
+                load.churn(),
+                load.requests(),
+                load.follow(printer),
+            )
+        ]
+        try:
+            faults = await _chaos(rng, coordinator, node, private_engine, client)
+            tasks[2].cancel()  # no new events: the client can catch up with the node
+            await _caught_up(client, events, node.node_id, load)
+        finally:
+            for task in tasks:
+                task.cancel()
+            truth.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            private_engine.docker("rm", "-f", printer)
+    seen, covered, lost = _account(truth.events, events.messages, node.node_id)
+    _in_order(events.messages, node.node_id)
+    _figures(
+        "kill9",
+        faults=faults,
+        engine_events=len(truth.events),
+        delivered=seen,
+        covered_by_gap_notice=covered,
+        events_lost=len(lost),
+        client_connects=events.connects,
+        log_lines=load.log_lines,
+        answers=dict(load.statuses),
+    )
+    assert len(truth.events) > 20, "too few engine events to prove anything"
+    assert not lost, f"engine events never delivered nor covered by a gap notice: {lost}"
+    assert 500 not in load.statuses and all(s in (0, 200, 503) for s in load.statuses)
+
+
+async def _chaos(
+    rng: random.Random,
+    coordinator: CoordinatorProcess,
+    node: Any,
+    engine: Any,
+    client: httpx.AsyncClient,
+) -> list[str]:
+    """kill -9 the coordinator, the node and the engine, in a random order at random points."""
+    faults = ["coordinator", "node", "engine"]
+    rng.shuffle(faults)
+    done: list[str] = []
+    for fault in faults:
+        await asyncio.sleep(rng.uniform(0.5, 2.0))  # chaos: a random point while load runs
+        if fault == "coordinator":
+            coordinator.kill()
+            await asyncio.sleep(rng.uniform(0.1, 1.0))  # chaos: how long it stays down
+            coordinator.start()
+            await asyncio.to_thread(coordinator.wait_ready)
+        elif fault == "node":
+            node.kill()
+            await asyncio.sleep(rng.uniform(0.1, 1.0))  # chaos: how long it stays down
+            node.start()
+        else:
+            assert engine.proc is not None
+            engine.proc.kill()
+            engine.proc.wait()
+            await asyncio.sleep(rng.uniform(0.1, 1.0))  # chaos: how long it stays down
+            await asyncio.to_thread(engine.start)
+        done.append(fault)
+        await wait_online(client, node.node_id)
+    return done
+
+
+async def _caught_up(
+    client: httpx.AsyncClient, events: ResumingClient, node_id: str, load: Load
+) -> None:
+    """The node online with its engine, the client at the node's seq, log lines flowing."""
+    lines = load.log_lines
+
+    async def settled() -> bool:
+        info = (await client.get(f"/api/v1/nodes/{node_id}")).json()
+        return bool(
+            info["status"] == "online"
+            and info["engine"]["available"]
+            and events.seen.get(node_id) == info["seq"]
+            and load.log_lines > lines
+        )
+
+    await eventually(settled, timeout=30, what="the event client caught up and logs flowing")
