@@ -385,6 +385,22 @@ def _kill_engine(engine: Any) -> None:
     if containerd is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(containerd, signal.SIGKILL)
+        _wait_dead(containerd)
+    # A pid file naming a live process (a zombie, or a reused pid) makes dockerd wait for it.
+    pid_file.unlink(missing_ok=True)
+
+
+def _wait_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"containerd {pid} still alive 10 s after SIGKILL")
 
 
 def _reap(engine: Any) -> None:
