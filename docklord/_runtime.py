@@ -32,6 +32,15 @@ def runtime_stats() -> dict[str, int]:
 
 
 def install_stats_signal() -> None:
-    """Log ``runtime stats`` whenever the process gets SIGUSR1 (Linux; call from the loop)."""
+    """Log ``runtime stats`` whenever the process gets SIGUSR1 (call from the running loop).
+
+    Only a loop in the main thread can take signals; elsewhere (an embedded coordinator in a
+    thread) this does nothing.
+    """
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGUSR1, lambda: log.info("runtime stats", **runtime_stats()))
+    try:
+        loop.add_signal_handler(
+            signal.SIGUSR1, lambda: log.info("runtime stats", **runtime_stats())
+        )
+    except (RuntimeError, ValueError, NotImplementedError):
+        log.debug("runtime stats on SIGUSR1 not available here")
