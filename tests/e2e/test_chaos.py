@@ -425,6 +425,11 @@ def _reap(engine: Any) -> None:
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+    # A dockerd started again over a killed one mounts its data dir once more; the clean stop
+    # undoes only the last mount, and the private engine's directory could not be removed.
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{engine.root}/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
 
 
 async def _caught_up(
