@@ -215,10 +215,12 @@ async def _coordinator_main(cfg: CoordinatorConfig) -> None:
 
 
 async def _node_main(cfg: NodeConfig) -> None:
+    from docklord._runtime import install_stats_signal
     from docklord.logs import configure
     from docklord.node import NodeAgent
 
     configure(cfg.log_format, cfg.log_level)
+    install_stats_signal()
     await NodeAgent(cfg).run()
 
 

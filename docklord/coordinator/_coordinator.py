@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._history import History
@@ -167,7 +168,11 @@ class Coordinator:
         return create_app(self)
 
     async def serve(self, *, ready: asyncio.Event | None = None) -> None:
-        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled."""
+        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled.
+
+        SIGUSR1 logs the process's asyncio tasks, RSS and open fds (``runtime stats``).
+        """
+        install_stats_signal()
         server = uvicorn.Server(
             uvicorn.Config(
                 self.app(),  # type: ignore[arg-type]

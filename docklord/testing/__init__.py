@@ -5,6 +5,7 @@ from __future__ import annotations
 from docklord.testing._eventually import eventually
 from docklord.testing._names import TEST_LABEL, unique_name
 from docklord.testing._processes import CoordinatorProcess, NodeProcess, UpProcess, free_port
+from docklord.testing._proxy import TcpProxy
 from docklord.testing._simnode import SimulatedNode
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "CoordinatorProcess",
     "NodeProcess",
     "SimulatedNode",
+    "TcpProxy",
     "UpProcess",
     "eventually",
     "free_port",
