@@ -36,6 +36,8 @@ from docklord.errors import ConfigError, NotFound, Unauthenticated
 __all__ = ["tunnel"]
 
 _READ_SIZE = 64 * 1024
+#: How long the output behind a hijacked response's head waits (see :class:`HijackHead`).
+HIJACK_HOLD = 0.1
 _EOF = json.dumps({"type": "eof"})
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -223,9 +225,55 @@ async def _upstream(reader: asyncio.StreamReader, ws: ClientConnection) -> None:
 
 async def _downstream(ws: ClientConnection, writer: asyncio.StreamWriter) -> None:
     """Coordinator to local client, until the coordinator closes the tunnel."""
+    head = HijackHead()
     async for message in ws:
         if isinstance(message, bytes):
-            writer.write(message)
-            await writer.drain()
+            end = head.feed(message)
+            if end is not None:
+                await _write(writer, message[:end])
+                await asyncio.sleep(HIJACK_HOLD)
+                message = message[end:]
+            await _write(writer, message)
         elif json.loads(message).get("type") == "eof" and writer.can_write_eof():
             writer.write_eof()
+
+
+async def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    if data:
+        writer.write(data)
+        await writer.drain()
+
+
+class HijackHead:
+    """Finds the end of a hijacked response's head (``HTTP/1.1 101 UPGRADED ...``).
+
+    docker-py reads the head of an ``attach`` or ``exec`` answer through a buffered file, then
+    reads the raw socket: output that reached it together with the head sits in that buffer
+    and is lost (docker/docker-py#425, #1770). The engine writes its head before any output,
+    so docker-py wins that race on a local socket. Through the tunnel both usually arrive in
+    one piece, so the tunnel writes the head alone and holds the output for
+    :data:`HIJACK_HOLD` seconds. This costs one hold per hijacked call. A hijacked response is
+    the last one on its connection, so the search stops after it.
+    """
+
+    _STATUS = (b"HTTP/1.1 101 ", b"HTTP/1.0 101 ")
+
+    def __init__(self) -> None:
+        self._window = b""  # the tail of what was sent, or a head begun but not complete
+        self._done = False
+
+    def feed(self, data: bytes) -> int | None:
+        """Where in ``data`` a hijacked response's head ends, if it ends in ``data``."""
+        if self._done:
+            return None
+        window = self._window + data
+        start = min((i for i in map(window.find, self._STATUS) if i >= 0), default=-1)
+        if start < 0:
+            self._window = window[-16:]
+            return None
+        end = window.find(b"\r\n\r\n", start)
+        if end < 0:
+            self._window = window[start:][-_READ_SIZE:]
+            return None
+        self._done, self._window = True, b""
+        return max(end + 4 - (len(window) - len(data)), 0)

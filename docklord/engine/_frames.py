@@ -26,11 +26,13 @@ class FrameDecoder:
     """Incremental demultiplexer: feed bytes as they arrive, get :class:`LogChunk` values.
 
     Consecutive frames of the same stream found in one ``feed`` are joined into one chunk,
-    which keeps 200k one-line frames cheap; bytes and their order are never changed.
+    which keeps 200k one-line frames cheap; bytes and their order are never changed. With
+    ``join=False`` every frame is a chunk of its own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, join: bool = True) -> None:
         self._buffer = bytearray()
+        self._join = join  # ``False``: one chunk per frame (a frame is one log message)
 
     def feed(self, data: bytes) -> list[LogChunk]:
         """Decode every complete frame now buffered; keep a partial one for later."""
@@ -45,7 +47,7 @@ class FrameDecoder:
             if pos + _HEADER + size > end:
                 break
             stream = _STREAMS.get(buf[pos], "stdout")
-            if stream != current and parts:
+            if (stream != current or not self._join) and parts:
                 chunks.append(LogChunk(current, b"".join(parts)))
                 parts = []
             current = stream

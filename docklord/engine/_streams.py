@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from docklord.engine._client import filters_param
 from docklord.engine._containers import ContainerOps
 from docklord.engine._errors import unavailable
+from docklord.engine._follow import Resume, split_stamp
 from docklord.engine._frames import MAX_JSON_LINE, FrameDecoder, Oversized, json_lines
 from docklord.engine._parse import parse_time, str_map
 from docklord.engine._types import OVERSIZED_EVENT, EngineEvent, LogChunk, StatsSample
-from docklord.errors import Conflict, InvalidInput
+from docklord.errors import Conflict, InvalidInput, NotFound
 
 __all__ = ["StreamOps", "engine_event", "stats_sample"]
 
@@ -150,19 +152,65 @@ class StreamOps(ContainerOps):
             raise InvalidInput("logs need stdout, stderr or both")
         doc = await self._inspect(ref)
         tty = bool((doc.get("Config") or {}).get("Tty"))
-        params: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "follow": follow}
-        params.update(timestamps=timestamps, tail="all" if tail is None else str(tail))
-        if since is not None:
-            params["since"] = _unix(since)
+        params: dict[str, Any] = {"stdout": stdout, "stderr": stderr}
         if until is not None:
             params["until"] = _unix(until)
-        path = f"containers/{doc['Id']}/logs"
+        tail_param = "all" if tail is None else str(tail)
+        if not follow:
+            params.update(timestamps=timestamps, tail=tail_param, follow=False)
+            if since is not None:
+                params["since"] = _unix(since)
+            async for chunk in self._log_pass(doc["Id"], ref, tty, params):
+                yield chunk
+            return
+        # See docklord.engine._follow: the engine may end a follow early. Resume after the
+        # last message delivered while the container runs, then read once without follow for
+        # whatever an early end left out (usually nothing).
+        resume = Resume()
+        while True:
+            params.update(follow=follow, timestamps=True, tail="all" if resume.last else tail_param)
+            params.pop("since", None)
+            start = resume.since() if resume.last else since
+            if start is not None:
+                params["since"] = _unix(start)
+            resume.restart()
+            async for chunk in self._log_pass(doc["Id"], ref, tty, params, per_message=True):
+                stamp, text = split_stamp(chunk.data)
+                if resume.take(stamp):
+                    yield chunk if timestamps else LogChunk(chunk.stream, text)
+            if not follow:
+                return
+            follow = await self._still_running(ref, until)
+
+    async def _still_running(self, ref: str, until: float | None) -> bool:
+        if until is not None and time.time() >= until:
+            return False
+        try:
+            state = (await self._inspect(ref)).get("State") or {}
+        except NotFound:
+            return False
+        return bool(state.get("Running")) or bool(state.get("Restarting"))
+
+    async def _log_pass(
+        self, cid: str, ref: str, tty: bool, params: dict[str, Any], *, per_message: bool = False
+    ) -> AsyncIterator[LogChunk]:
+        """One logs request; with ``per_message`` one chunk per log message (frame or line)."""
+        path = f"containers/{cid}/logs"
         async with self._stream("GET", path, params=params, kind="container", ref=ref) as resp:
             if tty:
+                lines = bytearray()
                 async for data in resp.content.iter_any():
-                    yield LogChunk("stdout", data)
+                    if not per_message:
+                        yield LogChunk("stdout", data)
+                        continue
+                    lines += data
+                    while (end := lines.find(b"\n")) >= 0:
+                        yield LogChunk("stdout", bytes(lines[: end + 1]))
+                        del lines[: end + 1]
+                if lines:
+                    yield LogChunk("stdout", bytes(lines))
                 return
-            decoder = FrameDecoder()
+            decoder = FrameDecoder(join=not per_message)
             async for data in resp.content.iter_any():
                 for chunk in decoder.feed(data):
                     yield chunk

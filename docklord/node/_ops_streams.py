@@ -10,8 +10,10 @@ Frames on a channel carry a stream number: 0 plain data or stdin, 1 stdout, 2 st
 ``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow``)
     A control ``{"type": "ready"}`` once the container was found, then the output as stdout
     and stderr frames; the channel closes when the output ends (with ``follow``: when the
-    container stops). ``since`` may be ``"now"``: the node's clock when the stream opens, so
-    that every line written after ``ready`` arrives and none before it.
+    container stops). A follow the engine ends early is resumed by the engine layer
+    (``docklord.engine._follow``), with no line lost or repeated. ``since`` may be
+    ``"now"``: the node's clock when the stream opens, so that every line written after
+    ``ready`` arrives and none before it.
 ``stats`` (args ``ref``)
     ``ready``, then one JSON :class:`~docklord.engine.StatsSample` per frame (about one a
     second) until the container stops. A container that does not run is a ``conflict``.

@@ -143,6 +143,28 @@ async def test_a_slow_reader_still_gets_everything(
     assert all(len(line) == 107 for line in received)
 
 
+async def test_a_slow_reader_gets_everything_once_when_the_container_exits(
+    stream_fleet: StreamFleet, labelled_container: Callable[..., str]
+) -> None:
+    # Docker 20.10 ended this follow early (10,981 of 30,000 lines, then a normal end): the
+    # node resumes after the last timestamp it sent, and then the stream ends normally.
+    script = "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); printf '%06d %0100d\\n' $i 0; done"
+    name = labelled_container("sh", "-c", script)
+    path = stream_fleet.container_path(name, "/logs/ws")
+    received: list[str] = []
+    async with stream_fleet.connect(path, "follow=true&batch=false", max_queue=4) as ws:
+        try:
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                received.append(frame["line"])
+                if len(received) % 500 == 0:
+                    await asyncio.sleep(0.01)  # a deliberately slow client
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1000, closed
+    assert [int(line.split()[0]) for line in received] == list(range(1, 30_001))
+    assert all(len(line) == 107 for line in received)
+
+
 async def test_stdout_and_stderr_are_told_apart(
     stream_fleet: StreamFleet, labelled_container: Callable[..., str], docker: Callable[..., str]
 ) -> None:

@@ -218,3 +218,28 @@ async def test_refusals(stream_fleet: StreamFleet) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_docker_py_attach_without_a_stream_gets_the_output(
+    tcp_tunnel: str, labelled_container: Callable[..., str], docker_host: str
+) -> None:
+    # stream=0&logs=1: the engine answers the hijacked attach with the output so far, then
+    # closes. The output arrives right behind the response headers.
+    name = labelled_container("sh", "-c", "echo attached-1; echo attached-2; sleep 120")
+    expected = b"attached-1\nattached-2\n"
+
+    def attach(base_url: str) -> bytes:
+        client = docker_sdk.DockerClient(base_url=base_url, timeout=30)
+        try:
+            output = client.api.attach(name, stream=False, logs=True)
+            assert isinstance(output, bytes)
+            return output
+        finally:
+            client.close()
+
+    async def direct() -> bool:
+        return await asyncio.to_thread(attach, docker_host) == expected
+
+    await eventually(direct, what="the output written, as the engine itself answers")
+    for _ in range(5):
+        assert await asyncio.to_thread(attach, tcp_tunnel) == expected
