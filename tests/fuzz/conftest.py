@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from tests.fuzz._fleet import FuzzFleet
@@ -54,7 +55,31 @@ def fuzz_settings(examples: int) -> settings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package", autouse=True)
+def plain_tracebacks() -> Iterator[None]:
+    """Log as JSON lines while fuzzing, tracebacks as plain text.
+
+    Left unconfigured, structlog renders each traceback with rich and its local variables,
+    which takes seconds per unhandled error on the event loop: every 500 a fuzzer finds would
+    stall the run. (The coordinator's own ``configure`` is a separate matter, issue 9 item 2.)
+    """
+    saved = structlog.get_config()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+@pytest.fixture(scope="package")
 def fuzz_fleet() -> Iterator[FuzzFleet]:
     """A started :class:`FuzzFleet`: a coordinator with simulated nodes, in process."""
     fleet = FuzzFleet()
@@ -66,13 +91,14 @@ def fuzz_fleet() -> Iterator[FuzzFleet]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The fuzz figures of the run: cases sent per target."""
-    from tests.fuzz import test_openapi_fuzz
+    """The fuzz figures of the run: HTTP cases per operation, conversations per route."""
+    from tests.fuzz import test_openapi_fuzz, test_websocket_fuzz
 
-    cases = test_openapi_fuzz.CASES
-    if cases:
-        terminalreporter.write_line(
-            f"fuzz: {len(cases)} operations, {sum(cases.values())} HTTP cases"
-        )
-        for op, n in cases.most_common():
-            terminalreporter.write_line(f"  {n:6d} {op}")
+    for title, counts in (
+        ("HTTP cases (schemathesis), by operation", test_openapi_fuzz.CASES),
+        ("WebSocket conversations (hypothesis), by route", test_websocket_fuzz.CONVERSATIONS),
+    ):
+        if counts:
+            terminalreporter.write_line(f"fuzz: {sum(counts.values())} {title} ({len(counts)}):")
+            for name, n in counts.most_common():
+                terminalreporter.write_line(f"  {n:7d}  {name}")

@@ -9,6 +9,7 @@ conversation, driven on the coordinator's event loop by :class:`AsgiSocket`.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -116,7 +117,8 @@ async def converse(
     A close with a proper code at any point ends the conversation; anything the handler
     raises, an improper close code or a missing answer fails it.
     """
-    CONVERSATIONS[ws.path.split("/containers/")[-1].split("/", 1)[-1]] += 1
+    route = re.sub(r"/containers/[^/]+/", "/containers/{ref}/", ws.path)
+    CONVERSATIONS[route.replace(f"/nodes/{NODE}/", "/nodes/{node}/")] += 1
     try:
         await ws.connect()
         await send_all(ws, messages)
