@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, settings
 from tests.fuzz._fleet import FuzzFleet
 
 #: Examples per operation and role in the suite (about 10 ms each, schemathesis's generation
-#: included: 51 operations x 2 roles x 6 take under a minute).
-HTTP_EXAMPLES = 6
+#: included: 51 operations x 2 roles x 5 take about 30 s).
+HTTP_EXAMPLES = 5
 #: Examples per WebSocket handler in the suite (a conversation takes a few milliseconds).
-WS_EXAMPLES = 50
+WS_EXAMPLES = 30
 
 
 def fuzz_examples(default: int) -> int:

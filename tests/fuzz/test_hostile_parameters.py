@@ -2,8 +2,9 @@
 
 Random generation rarely lands on the few values that break a parameter parser (an id past
 2^63, the documented ``tail=all``, an empty value), so this sweep sends each of them to each
-parameter of the document, as admin and as viewer, the other parameters at harmless values.
-No answer may be a 5xx, and each must be documented for its operation, in the error shape.
+parameter of the document, as admin (who reaches every route; the viewer's runs are
+schemathesis's), the other parameters at harmless values. No answer may be a 5xx, and each
+must be documented for its operation, in the error shape.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
 
 from docklord.web import create_app
 from tests.fuzz._fleet import NODES, FuzzFleet
@@ -78,10 +78,9 @@ def problem(response: httpx.Response, operation: dict[str, Any]) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("role", ["admin", "viewer"])
-def test_no_parameter_value_breaks_an_operation(fuzz_fleet: FuzzFleet, role: str) -> None:
+def test_no_parameter_value_breaks_an_operation(fuzz_fleet: FuzzFleet) -> None:
     tokens = fuzz_fleet.call(fuzz_fleet.reset_credentials)
-    headers = {"Authorization": f"Bearer {tokens[role]}"}
+    headers = {"Authorization": f"Bearer {tokens['admin']}"}
 
     async def sweep() -> list[str]:
         transport = httpx.ASGITransport(fuzz_fleet.app, raise_app_exceptions=False)
