@@ -21,6 +21,36 @@ __all__ = ["create_app", "error_response"]
 
 log = structlog.get_logger("docklord.http")
 
+#: The one error shape, as the OpenAPI document describes it.
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "additionalProperties": True,
+        }
+    },
+}
+_ERROR_TEXT = {
+    400: "the body is not JSON",
+    401: "no credentials, or they are invalid or expired",
+    403: "the caller's role or grants do not allow this",
+    404: "no such object (or not visible to the caller)",
+    409: "the object is in the wrong state, or a name or prefix is ambiguous",
+    422: "the request is invalid (``fields`` names each problem)",
+    429: "too many failed attempts; see ``Retry-After``",
+    502: "the node's Docker Engine answered with an error",
+    503: "the node is offline or its engine is unavailable",
+    504: "the node did not answer in time",
+}
+#: The errors every route of the API may answer (authentication, validation, lookups).
+_COMMON_ERRORS = (400, 401, 403, 404, 409, 422, 429)
+#: And those of the routes that ask a node.
+_NODE_ERRORS = (*_COMMON_ERRORS, 502, 503, 504)
+
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     """The one error shape of the API: ``{"error": {"code", "message", ...}}``."""
@@ -57,22 +87,26 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     for module in (
         _api,
         _identity,
-        _containers,
-        _resources,
-        _container_streams,
         _streams,
         _tunnel,
-        _instances,
         _littlewings,
-        _compat,
         _ops,
         _metrics,
         _stats_history,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=_errors(_COMMON_ERRORS))
+    for module in (_containers, _resources, _container_streams, _instances, _compat):
+        app.include_router(module.router, responses=_errors(_NODE_ERRORS))
     _install_error_handlers(app)
     app.add_middleware(AccessLog)
     return app
+
+
+def _errors(statuses: tuple[int, ...]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error answers, in the one error shape (replacing FastAPI's
+    default 422 schema, which is not what the API answers)."""
+    content = {"application/json": {"schema": _ERROR_SCHEMA}}
+    return {s: {"description": _ERROR_TEXT[s], "content": content} for s in statuses}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
