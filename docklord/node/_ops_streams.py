@@ -93,8 +93,8 @@ def parse_control(data: bytes) -> dict[str, Any]:
     """
     try:
         message = json.loads(data)
-    except ValueError as exc:
-        raise InvalidInput(f"unreadable control frame: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting past the parser's
+        raise InvalidInput(f"unreadable control frame: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise InvalidInput("a control frame is a JSON object with a 'type'")
     return message

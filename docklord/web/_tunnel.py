@@ -21,6 +21,7 @@ from docklord.link import Channel
 from docklord.node._ops_streams import CONTROL, EOF, PLAIN, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
+from docklord.web._client_messages import parse_message
 from docklord.web._container_streams import close_ws, open_stream, relay
 
 __all__ = ["TUNNEL_WINDOW", "router"]
@@ -74,6 +75,6 @@ async def _from_client(ws: WebSocket, channel: Channel) -> None:
         if incoming.get("bytes"):
             await channel.send(incoming["bytes"], PLAIN)
         elif incoming.get("text") is not None:
-            if parse_control(incoming["text"].encode())["type"] != "eof":
+            if parse_message(incoming)["type"] != "eof":
                 raise InvalidInput('the only text frame a tunnel accepts is {"type": "eof"}')
             await channel.send(EOF, CONTROL)
