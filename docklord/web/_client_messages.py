@@ -82,24 +82,33 @@ def _utf8(data: bytes | None) -> str:
 
 
 def _check_tree(message: Any) -> None:
-    # Iterative, so that checking a deep document cannot exhaust the stack either.
-    pending: list[tuple[Any, int]] = [(message, 1)]
+    # Iterative, so that checking a deep document cannot exhaust the stack either. The path of
+    # each value ("command", "env.PATH", "cmd[2]") names the field in the error.
+    pending: list[tuple[Any, int, str]] = [(message, 1, "")]
     while pending:
-        value, depth = pending.pop()
+        value, depth, path = pending.pop()
         if isinstance(value, str):
-            _check_text(value)
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise InvalidInput(f"a message is nested at most {MAX_DEPTH} levels deep")
-            if isinstance(value, dict):
-                for key in value:
-                    _check_text(key)
-                value = value.values()
-            pending.extend((item, depth + 1) for item in value)
+            _check_text(value, path)
+        elif isinstance(value, dict):
+            _check_depth(depth)
+            for key, item in value.items():
+                _check_text(key, path)
+                pending.append((item, depth + 1, f"{path}.{key}" if path else key))
+        elif isinstance(value, list):
+            _check_depth(depth)
+            pending.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
 
 
-def _check_text(text: str) -> None:
+def _check_depth(depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"a message is nested at most {MAX_DEPTH} levels deep")
+
+
+def _check_text(text: str, path: str) -> None:
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInput("text in a message must be valid Unicode (no lone surrogates)") from exc
+    except UnicodeEncodeError:
+        where = f"{path}: " if path else ""
+        raise InvalidInput(
+            f"{where}text in a message must be valid Unicode (no lone surrogates)"
+        ) from None
