@@ -43,4 +43,8 @@ def install_stats_signal() -> None:
             signal.SIGUSR1, lambda: log.info("runtime stats", **runtime_stats())
         )
     except (RuntimeError, ValueError, NotImplementedError):
+        # asyncio's own refusals, none of them an error of ours: ValueError off the main
+        # thread (the in-process fleets of the tests), RuntimeError on a closed loop,
+        # NotImplementedError where the loop has no signal support (Windows). The stats are a
+        # diagnostic for bench.soak; the process runs the same without them.
         log.debug("runtime stats on SIGUSR1 not available here")
