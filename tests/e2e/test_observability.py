@@ -9,8 +9,8 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,15 +48,20 @@ class Observed:
     async def promql(self, query: str) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.get(f"{self.prometheus}/api/v1/query", params={"query": query})
+        assert response.status_code == 200, (query, response.status_code, response.text)
         body = response.json()
-        assert response.status_code == 200 and body["status"] == "success", (query, body)
+        assert body["status"] == "success", (query, body)
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 
 
-@contextmanager
-def start_prometheus(work: Path, target: str, token: str) -> Iterator[str]:
-    """Debian's Prometheus on 127.0.0.1, scraping ``target`` every second with ``token``."""
+@asynccontextmanager
+async def start_prometheus(work: Path, target: str, token: str) -> AsyncIterator[str]:
+    """Debian's Prometheus on 127.0.0.1, scraping ``target`` every second with ``token``.
+
+    Yields once Prometheus says it is ready: between opening its port and finishing start-up
+    (the TSDB, the rule manager) it answers every query ``503 Service Unavailable``.
+    """
     binary = shutil.which("prometheus")
     assert binary, "Prometheus is missing: apt-get install -y prometheus"
     work.mkdir(parents=True)
@@ -87,8 +92,10 @@ def start_prometheus(work: Path, target: str, token: str) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        await eventually(lambda: _ready(url, proc), timeout=60, what="Prometheus to be ready")
+        yield url
     finally:
         proc.terminate()
         try:
@@ -121,7 +128,7 @@ async def observed(
             async with api(coordinator, token) as client:
                 await wait_online(client, node.node_id)
             target = f"127.0.0.1:{coordinator.port}"
-            with start_prometheus(work / "prometheus", target, token) as url:
+            async with start_prometheus(work / "prometheus", target, token) as url:
                 fleet = Observed(coordinator, node, token, url)
                 await eventually(
                     lambda: _scraped(fleet), timeout=30, what="Prometheus scraping the coordinator"
@@ -130,6 +137,17 @@ async def observed(
         finally:
             node.stop()
             print(f"--- node log ---\n{node.log()[-10000:]}")
+
+
+async def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        raise RuntimeError(f"Prometheus exited with {proc.returncode} (its log follows)")
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(f"{url}/-/ready")
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
 
 
 async def _scraped(fleet: Observed) -> bool:
