@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,8 +15,8 @@ from docklord.coordinator._refs import resolve_ref
 from docklord.engine import ContainerSummary, EngineInfo
 from docklord.errors import NodeOffline, NotFound
 from docklord.link import LinkSession
+from docklord.protocol import EventJournal, engine_info_from_proto, summary_from_proto
 from docklord.protocol import docklord_pb2 as pb
-from docklord.protocol import engine_info_from_proto, summary_from_proto
 from docklord.store import NodeRecord
 
 __all__ = ["EventObserver", "Fleet", "NodeState", "NodeStatus", "StatsObserver", "Subscriber"]
@@ -67,7 +66,7 @@ class NodeState:
     containers: dict[str, ContainerSummary] = field(default_factory=dict)
     base_seq: int = 0
     seq: int = 0
-    journal: deque[pb.Event] = field(default_factory=lambda: deque(maxlen=JOURNAL_SIZE))
+    journal: EventJournal = field(default_factory=lambda: EventJournal(JOURNAL_SIZE))
 
     def to_json(self) -> dict[str, Any]:
         """The node as the API shows it."""
@@ -99,12 +98,7 @@ class NodeState:
 
     def events_after(self, seq: int) -> list[pb.Event] | None:
         """Journaled events after ``seq``, or ``None`` if the journal has a gap there."""
-        if seq >= self.seq:
-            return [] if seq == self.seq else None
-        oldest = self.journal[0].seq if self.journal else self.seq + 1
-        if seq < self.base_seq or oldest > seq + 1:
-            return None
-        return [e for e in self.journal if e.seq > seq]
+        return self.journal.after(seq, base_seq=self.base_seq, last_seq=self.seq)
 
 
 class Subscriber:
@@ -236,8 +230,7 @@ class Fleet:
         state.last_seen = time.time()
         state.containers = {c.id: summary_from_proto(c) for c in snapshot.containers}
         state.base_seq, state.seq = snapshot.base_seq, snapshot.seq
-        state.journal.clear()
-        state.journal.extend(snapshot.journal)
+        state.journal.replace(snapshot.journal)
         if snapshot.HasField("engine"):
             self._apply_engine(state, snapshot.engine)
         self._caught_up(state)

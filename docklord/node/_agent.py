@@ -246,7 +246,7 @@ class NodeAgent:
     def _catch_up(self, backlog: list[pb.Event] | None) -> pb.Envelope:
         if backlog is not None:
             return pb.Envelope(events=pb.EventBatch(events=backlog))
-        journal = list(self.watcher.journal)[-SNAPSHOT_JOURNAL:]
+        journal = self.watcher.journal.last(SNAPSHOT_JOURNAL)
         snapshot = pb.Snapshot(
             base_seq=self.watcher.base_seq,
             seq=self.watcher.seq,

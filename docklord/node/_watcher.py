@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 
 import structlog
@@ -11,8 +10,8 @@ import structlog
 from docklord.engine import OVERSIZED_EVENT, ContainerSummary, Engine, EngineEvent, EngineInfo
 from docklord.errors import EngineError, EngineUnavailable, NotFound
 from docklord.node._derive import derive_summary
+from docklord.protocol import EventJournal, engine_info_to_proto, summary_to_proto
 from docklord.protocol import docklord_pb2 as pb
-from docklord.protocol import engine_info_to_proto, summary_to_proto
 
 __all__ = ["Listener", "Watcher"]
 
@@ -61,7 +60,7 @@ class Watcher:
         self.base_seq = int(time.time() * 1_000_000)
         self.seq = self.base_seq
         self.containers: dict[str, ContainerSummary] = {}
-        self.journal: deque[pb.Event] = deque(maxlen=journal_size)
+        self.journal = EventJournal(journal_size)
         self.engine_info: EngineInfo | None = None
         self.engine_available = False
         self.engine_message = "not connected yet"
@@ -76,14 +75,7 @@ class Watcher:
 
     def journal_after(self, seq: int) -> list[pb.Event] | None:
         """The events after ``seq``, or ``None`` when the journal no longer covers ``seq``."""
-        if seq > self.seq:
-            return None
-        if seq == self.seq:
-            return []
-        oldest = self.journal[0].seq if self.journal else self.seq + 1
-        if seq < self.base_seq or oldest > seq + 1:
-            return None
-        return [e for e in self.journal if e.seq > seq]
+        return self.journal.after(seq, base_seq=self.base_seq, last_seq=self.seq)
 
     def engine_status(self) -> pb.EngineStatus:
         """The engine's availability as the link reports it."""

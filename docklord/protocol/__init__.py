@@ -31,6 +31,7 @@ from docklord.protocol._convert import (
     summary_from_proto,
     summary_to_proto,
 )
+from docklord.protocol._journal import EventJournal
 from docklord.protocol._limits import (
     MAX_CONTAINERS,
     MAX_ENROLL_TOKEN,
@@ -97,6 +98,7 @@ __all__ = [
     "Envelope",
     "Error",
     "Event",
+    "EventJournal",
     "EventBatch",
     "Hello",
     "Ping",

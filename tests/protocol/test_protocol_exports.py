@@ -45,6 +45,7 @@ def test_protocol_exports() -> None:
             "Envelope",
             "Error",
             "Event",
+            "EventJournal",
             "EventBatch",
             "Hello",
             "Ping",
