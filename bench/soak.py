@@ -14,6 +14,9 @@ Running at once, until the time is up:
 - execs: one-shot ``echo`` through ``POST .../exec``;
 - REST: the fleet list, the node, its images.
 
+RSS is also taken once a minute, to tell a leak (climbs on) from buffers filling to their caps
+(climbs, then levels off).
+
 RSS, open fds (from /proc) and asyncio tasks (``kill -USR1``: the processes log
 ``runtime stats``) of the coordinator and the node are taken after a warm-up of 20 s and at the
 end, once the load has stopped and 3 s have passed. The table shows both and the operations done.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -142,6 +146,26 @@ def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, in
     return {"rss_kib": rss, "fds": fds, "tasks": int(json.loads(line)["tasks"])}
 
 
+def _rss_mib(proc: CoordinatorProcess | NodeProcess) -> float:
+    assert proc.proc is not None
+    status = Path(f"/proc/{proc.proc.pid}/status").read_text()
+    return next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmRSS")) / 1024
+
+
+async def _rss_series(
+    coordinator: CoordinatorProcess, node: NodeProcess, stop: asyncio.Event
+) -> list[tuple[float, float, float]]:
+    """(minute, coordinator MiB, node MiB) once a minute: does RSS level off, or climb on?"""
+    started = time.monotonic()
+    series: list[tuple[float, float, float]] = []
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=60)
+        minute = (time.monotonic() - started) / 60
+        series.append((minute, _rss_mib(coordinator), _rss_mib(node)))
+    return series
+
+
 def _both(
     coordinator: CoordinatorProcess, node: NodeProcess
 ) -> tuple[dict[str, int], dict[str, int]]:
@@ -219,6 +243,7 @@ async def _run(
         asyncio.create_task(load.loop("exec", lambda: load.exec_once(ref))),
         asyncio.create_task(load.loop("rest", load.rest)),
     ]
+    series = asyncio.create_task(_rss_series(coordinator, node, load.stop))
     started = time.monotonic()
     await asyncio.sleep(WARM_UP)
     first = await asyncio.to_thread(_both, coordinator, node)
@@ -230,6 +255,12 @@ async def _run(
     last = await asyncio.to_thread(_both, coordinator, node)
     await load.client.aclose()
     _report(load, first, last, elapsed)
+    print(
+        table(
+            [(f"{m:.0f}", f"{c:.1f}", f"{n:.1f}") for m, c, n in await series],
+            ("minute", "coordinator RSS (MiB)", "node RSS (MiB)"),
+        )
+    )
 
 
 def _report(
