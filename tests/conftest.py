@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from docklord.testing import TEST_LABEL, free_port
+from docklord.testing import TEST_LABEL, TEST_RUN, free_port
 
 BUSYBOX = "docklord-test/busybox:latest"
 INSTANCE_IMAGE = "docklord/instance:latest"
@@ -115,7 +115,7 @@ def _unlabelled_objects() -> set[str]:
 
     Returned as ``"kind:identifier"`` strings, so that a set difference names what went away.
     """
-    label = f"label={TEST_LABEL}=1"
+    label = f"label={TEST_LABEL}"  # made by any test run, this one or another
     found: set[str] = set()
     listings = {
         "container": (["ps", "-aq", "--no-trunc"], ["ps", "-aq", "--no-trunc", "--filter", label]),
@@ -140,7 +140,7 @@ def _unlabelled_objects() -> set[str]:
 
 
 def _remove_labelled() -> None:
-    label = f"label={TEST_LABEL}=1"
+    label = f"label={TEST_LABEL}={TEST_RUN}"
     ids = _docker("ps", "-aq", "--filter", label, check=False).stdout.split()
     if ids:
         _docker("rm", "-f", "-v", *ids, check=False)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from docklord.testing._eventually import eventually
-from docklord.testing._names import TEST_LABEL, unique_name
+from docklord.testing._names import TEST_LABEL, TEST_RUN, unique_name
 from docklord.testing._processes import CoordinatorProcess, NodeProcess, UpProcess, free_port
 from docklord.testing._proxy import TcpProxy
 from docklord.testing._simnode import SimulatedNode
 
 __all__ = [
     "TEST_LABEL",
+    "TEST_RUN",
     "CoordinatorProcess",
     "NodeProcess",
     "SimulatedNode",

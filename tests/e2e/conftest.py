@@ -25,6 +25,7 @@ from sqlalchemy import make_url
 from docklord.store import Store
 from docklord.testing import (
     TEST_LABEL,
+    TEST_RUN,
     CoordinatorProcess,
     NodeProcess,
     eventually,
@@ -174,7 +175,7 @@ def labelled_container(
     def make(*cmd: str, name: str | None = None, start: bool = True) -> str:
         name = name or unique_name("c")
         verb = ["run", "-d"] if start else ["create"]
-        docker(*verb, "--name", name, "--label", f"{TEST_LABEL}=1", busybox_image, *cmd)
+        docker(*verb, "--name", name, "--label", f"{TEST_LABEL}={TEST_RUN}", busybox_image, *cmd)
         made.append(name)
         return name
 
@@ -305,7 +306,7 @@ class PrivateEngine:
 
     def create(self) -> str:
         """A stopped, labelled container; returns its full id."""
-        return self.docker("create", "--label", f"{TEST_LABEL}=1", self.image, "true")
+        return self.docker("create", "--label", f"{TEST_LABEL}={TEST_RUN}", self.image, "true")
 
 
 @pytest.fixture

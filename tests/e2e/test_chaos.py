@@ -26,7 +26,14 @@ import pytest
 import websockets
 
 from docklord.node._watcher import STATE_ACTIONS
-from docklord.testing import TEST_LABEL, CoordinatorProcess, TcpProxy, eventually, unique_name
+from docklord.testing import (
+    TEST_LABEL,
+    TEST_RUN,
+    CoordinatorProcess,
+    TcpProxy,
+    eventually,
+    unique_name,
+)
 
 from .conftest import NodeFactory, api, wait_online
 
@@ -178,7 +185,7 @@ class Load:
         while True:
             name = unique_name("chaos")
             await self.docker(
-                "run", "-d", "--name", name, "--label", f"{TEST_LABEL}=1",
+                "run", "-d", "--name", name, "--label", f"{TEST_LABEL}={TEST_RUN}",
                 self.engine.image, "sh", "-c", "sleep 0.2",
             )  # fmt: skip
             await self.docker("wait", name)
@@ -221,7 +228,7 @@ class EngineEvents:
         while True:
             self.proc = await asyncio.create_subprocess_exec(
                 "docker", "-H", self.engine.host, "events", "--since", since,
-                "--filter", f"label={TEST_LABEL}=1", "--filter", "type=container",
+                "--filter", f"label={TEST_LABEL}={TEST_RUN}", "--filter", "type=container",
                 "--format", "{{json .}}",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
@@ -295,7 +302,8 @@ async def test_kill9_coordinator_node_and_engine_lose_no_event(
     async with api(coordinator, token) as client:
         await wait_online(client, node.node_id)
         printer = private_engine.docker(
-            "run", "-d", "--restart=always", "--label", f"{TEST_LABEL}=1", private_engine.image,
+            "run", "-d", "--restart=always", "--label", f"{TEST_LABEL}={TEST_RUN}",
+            private_engine.image,
             "sh", "-c", "while true; do echo tick; sleep 0.05; done",
         )  # fmt: skip
         truth, events = EngineEvents(private_engine), ResumingClient(coordinator, token)

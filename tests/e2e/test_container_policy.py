@@ -20,7 +20,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.testing import TEST_LABEL, eventually, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, eventually, unique_name
 
 from .conftest import Cluster, api
 
@@ -62,7 +62,7 @@ async def viewer(cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
 def body_of(made: list[str], **fields: Any) -> dict[str, Any]:
     name = unique_name("c")
     made.append(name)
-    return {"image": BUSYBOX, "name": name, "labels": {TEST_LABEL: "1"}, **fields}
+    return {"image": BUSYBOX, "name": name, "labels": {TEST_LABEL: TEST_RUN}, **fields}
 
 
 def refused(response: httpx.Response, status: int, field: str) -> dict[str, Any]:
@@ -178,7 +178,7 @@ async def test_label_sizes_are_bounded(
         {"docklord.instance.owner": "alice"},
     ]
     for labels in too_big:
-        body = body_of(made, labels={TEST_LABEL: "1", **labels})
+        body = body_of(made, labels={TEST_LABEL: TEST_RUN, **labels})
         refused(await operator.post(url, json=body), 422, "labels")
     reserved_name = {**body_of(made), "name": "docklord-instance-0123456789abcdef"}
     refused(await operator.post(url, json=reserved_name), 422, "name")
@@ -187,7 +187,7 @@ async def test_label_sizes_are_bounded(
             f"{cluster.base}/{kind}", json={**extra, "labels": too_big[2]}
         )
         refused(response, 422, "labels")
-    at_limit = {TEST_LABEL: "1", "k" * 256: "v", **{f"k{i}": "x" * 4000 for i in range(15)}}
+    at_limit = {TEST_LABEL: TEST_RUN, "k" * 256: "v", **{f"k{i}": "x" * 4000 for i in range(15)}}
     assert (await operator.post(url, json=body_of(made, labels=at_limit))).status_code == 201
 
 

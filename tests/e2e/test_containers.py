@@ -19,6 +19,7 @@ import pytest
 
 from docklord.testing import (
     TEST_LABEL,
+    TEST_RUN,
     eventually,
     free_port,
     unique_name,
@@ -48,7 +49,7 @@ async def create(
 ) -> dict[str, Any]:
     body.setdefault("image", BUSYBOX)
     body.setdefault("name", unique_name("c"))
-    body["labels"] = {TEST_LABEL: "1", **body.get("labels", {})}
+    body["labels"] = {TEST_LABEL: TEST_RUN, **body.get("labels", {})}
     cleanup.append(body["name"])
     response = await client.post(f"{cluster.base}/containers", json=body)
     assert response.status_code == 201, response.text
@@ -68,7 +69,7 @@ async def test_create_inspect_top_exec_and_remove(
     volume = unique_name("vol")
     cleanup.append(volume)
     made = await client.post(
-        f"{cluster.base}/volumes", json={"name": volume, "labels": {TEST_LABEL: "1"}}
+        f"{cluster.base}/volumes", json={"name": volume, "labels": {TEST_LABEL: TEST_RUN}}
     )
     assert made.status_code == 201, made.text
     port = free_port()
@@ -96,7 +97,7 @@ async def test_create_inspect_top_exec_and_remove(
     details = (await client.get(f"{cluster.base}/containers/{name}")).json()
     assert (details["id"], details["name"], details["state"]) == (cid, name, "running")
     assert details["node_id"] == cluster.node.node_id
-    assert details["labels"].items() >= {TEST_LABEL: "1", "app": "web"}.items()
+    assert details["labels"].items() >= {TEST_LABEL: TEST_RUN, "app": "web"}.items()
     assert details["ports"] == [
         {"private_port": 8080, "protocol": "tcp", "host_ip": "127.0.0.1", "host_port": port}
     ]
@@ -412,7 +413,7 @@ async def test_bind_mounts_of_host_paths_are_for_admins_only(
         await store.create_user(username, password, "operator")
     name = unique_name("c")
     cleanup.append(name)
-    body = {"image": BUSYBOX, "name": name, "labels": {TEST_LABEL: "1"}, "mounts": [bind]}
+    body = {"image": BUSYBOX, "name": name, "labels": {TEST_LABEL: TEST_RUN}, "mounts": [bind]}
     async with api(cluster.coordinator, cluster.coordinator.login(username, password)) as op:
         refused = error_of(await op.post(f"{cluster.base}/containers", json=body), 403)
         assert refused["code"] == "forbidden" and "named volume" in refused["message"]

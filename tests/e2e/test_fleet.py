@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from docklord.testing import CoordinatorProcess, eventually
+from docklord.testing import TEST_LABEL, TEST_RUN, CoordinatorProcess, eventually
 
 from .conftest import EventStream, NodeFactory, api, wait_online
 
@@ -128,7 +128,11 @@ async def test_filters_on_the_fleet_list(
         only_created = (
             await client.get(
                 "/api/v1/containers",
-                params={"state": "created", "node": node.node_id, "label": "docklord.test=1"},
+                params={
+                    "state": "created",
+                    "node": node.node_id,
+                    "label": f"{TEST_LABEL}={TEST_RUN}",
+                },
             )
         ).json()["containers"]
         names = {c["name"] for c in only_created}

@@ -20,7 +20,14 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.testing import TEST_LABEL, CoordinatorProcess, NodeProcess, eventually, unique_name
+from docklord.testing import (
+    TEST_LABEL,
+    TEST_RUN,
+    CoordinatorProcess,
+    NodeProcess,
+    eventually,
+    unique_name,
+)
 
 from .conftest import api, started_coordinator, store_of, wait_online
 
@@ -375,7 +382,7 @@ async def _streams_leave_it_out(box: Box, bob: Person, container_id: str, name: 
         ]
         marker = unique_name("c")
         made = await bob.client.post(
-            base, json={"image": BUSYBOX, "name": marker, "labels": {TEST_LABEL: "1"}}
+            base, json={"image": BUSYBOX, "name": marker, "labels": {TEST_LABEL: TEST_RUN}}
         )
         try:
             assert made.status_code == 201, made.text

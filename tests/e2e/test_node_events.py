@@ -9,7 +9,7 @@ import docker as docker_sdk
 import pytest
 
 from docklord.protocol import MAX_MAP_VALUE
-from docklord.testing import TEST_LABEL, CoordinatorProcess, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, CoordinatorProcess, unique_name
 
 from .conftest import NodeFactory, api, wait_online
 
@@ -24,7 +24,9 @@ def engine_client(docker_host: str) -> Iterator[docker_sdk.DockerClient]:
     """docker-py straight on the engine: the docker CLI cannot pass a 600 kB argument."""
     client = docker_sdk.DockerClient(base_url=docker_host, timeout=60)
     yield client
-    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}=1"}):
+    for container in client.containers.list(
+        all=True, filters={"label": f"{TEST_LABEL}={TEST_RUN}"}
+    ):
         if container.name.startswith("dl-huge-"):
             container.remove(force=True)
     client.close()
@@ -61,7 +63,7 @@ async def test_the_node_survives_events_longer_than_512_kib(
         busybox_image,
         ["sleep", "60"],
         name=unique_name("dl-huge"),
-        labels={TEST_LABEL: "1", "docklord.test.huge": "x" * HUGE},
+        labels={TEST_LABEL: TEST_RUN, "docklord.test.huge": "x" * HUGE},
     )
     created = await stream.until(_is("create", huge.name), wait=20)
     # The event got through; the label value is then held to the link's limit for node strings.

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from docklord.testing import TEST_LABEL, NodeProcess, eventually, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, NodeProcess, eventually, unique_name
 
 from .conftest import Cluster, wait_online
 from .test_containers import BUSYBOX, error_of
@@ -49,7 +49,7 @@ def import_image(marker: str, repository: str = "") -> str:
         info = tarfile.TarInfo("marker.txt")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    labels = ["-c", f"LABEL {TEST_LABEL}=1", "-c", f"LABEL {PRUNE_LABEL}={marker}"]
+    labels = ["-c", f"LABEL {TEST_LABEL}={TEST_RUN}", "-c", f"LABEL {PRUNE_LABEL}={marker}"]
     done = subprocess.run(
         ["docker", "import", *labels, "-", *([repository] if repository else [])],
         input=archive.getvalue(),
@@ -142,7 +142,7 @@ async def test_volumes_create_list_remove_prune(
 ) -> None:
     url = f"{cluster.base}/volumes"
     name, marker = unique_name("vol"), unique_name("prune")
-    labels = {TEST_LABEL: "1", PRUNE_LABEL: marker}
+    labels = {TEST_LABEL: TEST_RUN, PRUNE_LABEL: marker}
     leftovers.append(("volume", name))
     made = await client.post(url, json={"name": name, "labels": labels})
     assert made.status_code == 201, made.text
@@ -159,7 +159,7 @@ async def test_volumes_create_list_remove_prune(
     user = unique_name("c")
     leftovers.append(("container", user))
     mount = {"source": name, "target": "/data", "type": "volume"}
-    body = {"image": BUSYBOX, "name": user, "labels": {TEST_LABEL: "1"}, "mounts": [mount]}
+    body = {"image": BUSYBOX, "name": user, "labels": {TEST_LABEL: TEST_RUN}, "mounts": [mount]}
     assert (await client.post(f"{cluster.base}/containers", json=body)).status_code == 201
     error_of(await client.delete(f"{url}/{name}"), 409)
 
@@ -188,12 +188,12 @@ async def test_networks_create_list_remove(
     url = f"{cluster.base}/networks"
     name = unique_name("net")
     leftovers.append(("network", name))
-    body = {"name": name, "labels": {TEST_LABEL: "1"}, "internal": True}
+    body = {"name": name, "labels": {TEST_LABEL: TEST_RUN}, "internal": True}
     made = await client.post(url, json=body)
     assert made.status_code == 201, made.text
     network = made.json()
     assert (network["name"], network["driver"], network["scope"]) == (name, "bridge", "local")
-    assert network["internal"] is True and network["labels"] == {TEST_LABEL: "1"}
+    assert network["internal"] is True and network["labels"] == {TEST_LABEL: TEST_RUN}
     assert error_of(await client.post(url, json=body), 409)["code"] == "conflict"
     listed = {n["name"]: n for n in (await client.get(url)).json()["networks"]}
     assert listed[name]["id"] == network["id"] and {"bridge", "host", "none"} <= set(listed)
@@ -201,7 +201,7 @@ async def test_networks_create_list_remove(
     user = unique_name("c")
     leftovers.append(("container", user))
     create: dict[str, Any] = {"image": BUSYBOX, "name": user, "network": name, "start": True}
-    create |= {"cmd": ["sleep", "300"], "labels": {TEST_LABEL: "1"}}
+    create |= {"cmd": ["sleep", "300"], "labels": {TEST_LABEL: TEST_RUN}}
     assert (await client.post(f"{cluster.base}/containers", json=create)).status_code == 201
     in_use = error_of(await client.delete(f"{url}/{name}"), 409)
     assert name in in_use["message"]

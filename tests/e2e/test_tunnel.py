@@ -16,7 +16,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.testing import TEST_LABEL, eventually, free_port, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, eventually, free_port, unique_name
 
 from .conftest import store_of
 from .test_logs_stats import StreamFleet, running_fleet
@@ -113,7 +113,7 @@ def removing(*names: str) -> Iterator[None]:
 async def test_the_docker_cli_works_through_the_tunnel(
     stream_fleet: StreamFleet, tcp_tunnel: str, docker: Callable[..., str]
 ) -> None:
-    label = f"--label={TEST_LABEL}=1"
+    label = f"--label={TEST_LABEL}={TEST_RUN}"
     name = unique_name("tun")
     with removing(name):
         run = ["run", "-d", "--name", name, label, BUSYBOX, "sh", "-c", "echo ready; sleep 120"]

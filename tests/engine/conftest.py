@@ -10,7 +10,7 @@ import pytest
 
 from docklord.engine import ContainerSpec, Engine
 from docklord.errors import NotFound
-from docklord.testing import TEST_LABEL, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, unique_name
 
 from ._support import IDLE, MakeContainer
 
@@ -32,7 +32,7 @@ async def make_container(engine: Engine, busybox_image: str) -> AsyncIterator[Ma
     created: list[str] = []
 
     async def make(cmd: Sequence[str] | None = None, *, start: bool = True, **fields: Any) -> str:
-        labels = {TEST_LABEL: "1", **fields.pop("labels", {})}
+        labels = {TEST_LABEL: TEST_RUN, **fields.pop("labels", {})}
         fields.setdefault("name", unique_name("engine"))
         spec = ContainerSpec(image=busybox_image, cmd=list(cmd or IDLE), labels=labels, **fields)
         container_id = await engine.create_container(spec)

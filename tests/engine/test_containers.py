@@ -16,7 +16,7 @@ from docklord.engine import (
     PortSpec,
 )
 from docklord.errors import Conflict, InvalidInput, NotFound
-from docklord.testing import TEST_LABEL, eventually, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, eventually, unique_name
 
 from ._support import IDLE, MakeContainer
 
@@ -30,7 +30,7 @@ async def test_create_applies_every_field_of_the_spec(
 ) -> None:
     (tmp_path / "hello.txt").write_text("from the host\n")
     volume = unique_name("vol")
-    await engine.create_volume(volume, labels={TEST_LABEL: "1"})
+    await engine.create_volume(volume, labels={TEST_LABEL: TEST_RUN})
     name = unique_name("spec")
     ref = await make_container(
         ["-c", "cat /host/hello.txt; sleep 3600"],
@@ -54,7 +54,7 @@ async def test_create_applies_every_field_of_the_spec(
     details = await engine.inspect_container(name)
     summary = details.summary
     assert (summary.id, summary.name, summary.state) == (ref, name, ContainerState.RUNNING)
-    assert summary.labels[TEST_LABEL] == "1" and summary.labels["docklord.test.role"] == "spec"
+    assert summary.labels[TEST_LABEL] == TEST_RUN and summary.labels["docklord.test.role"] == "spec"
     assert (details.entrypoint, details.cmd) == (("sh",), ("-c", "cat /host/hello.txt; sleep 3600"))
     assert details.env["GREETING"] == "hi there" and details.env["EMPTY"] == ""
     assert (details.working_dir, details.user, details.hostname) == ("/tmp", "0:0", "specbox")
@@ -134,7 +134,7 @@ async def test_list_filters_and_all(engine: Engine, make_container: MakeContaine
     label = {"label": [f"docklord.test.mark={marker}"]}
     everything = {c.id: c for c in await engine.list_containers(filters=label)}
     assert set(everything) == {running, created}
-    assert everything[running].labels[TEST_LABEL] == "1"
+    assert everything[running].labels[TEST_LABEL] == TEST_RUN
     only_running = await engine.list_containers(all=False, filters=label)
     assert [c.id for c in only_running] == [running]
 
@@ -168,7 +168,7 @@ async def test_duplicate_name_is_a_conflict(engine: Engine, make_container: Make
 
 
 async def test_missing_image_is_not_found(engine: Engine) -> None:
-    spec = ContainerSpec("docklord-test/nope:missing", labels={TEST_LABEL: "1"})
+    spec = ContainerSpec("docklord-test/nope:missing", labels={TEST_LABEL: TEST_RUN})
     with pytest.raises(NotFound, match="^image docklord-test/nope:missing not found$"):
         await engine.create_container(spec)
 

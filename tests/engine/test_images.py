@@ -12,7 +12,7 @@ import pytest
 from docklord.engine import Engine, PullProgress
 from docklord.engine._images import pull_progress, split_image_ref
 from docklord.errors import Conflict, NotFound
-from docklord.testing import TEST_LABEL, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, unique_name
 
 from ._support import MakeContainer
 
@@ -96,7 +96,7 @@ async def _import_dangling_image(marker: str) -> str:
         info = tarfile.TarInfo("marker")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    labels = f"LABEL {TEST_LABEL}=1 docklord.test.prune={marker}"
+    labels = f"LABEL {TEST_LABEL}={TEST_RUN} docklord.test.prune={marker}"
     process = await asyncio.create_subprocess_exec(
         "docker",
         "import",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from docklord.testing import TEST_LABEL, eventually, free_port, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, eventually, free_port, unique_name
 
 #: ``await start_instance(public_key)`` returns ``(container_id, ssh_port)``.
 StartInstance = Callable[[str], Awaitable[tuple[str, int]]]
@@ -73,7 +73,7 @@ def start_instance(instance_image: str) -> Iterator[StartInstance]:
     async def start(public_key: str) -> tuple[str, int]:
         port = free_port()
         container_id = _docker(
-            "create", "--name", unique_name("instance"), "--label", f"{TEST_LABEL}=1",
+            "create", "--name", unique_name("instance"), "--label", f"{TEST_LABEL}={TEST_RUN}",
             "--publish", f"127.0.0.1:{port}:22", instance_image,
         )  # fmt: skip
         created.append(container_id)

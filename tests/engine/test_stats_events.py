@@ -14,7 +14,7 @@ import pytest
 from docklord.engine import Engine, EngineEvent, StatsSample
 from docklord.engine._streams import engine_event, stats_sample
 from docklord.errors import Conflict, EngineUnavailable
-from docklord.testing import TEST_LABEL, unique_name
+from docklord.testing import TEST_LABEL, TEST_RUN, unique_name
 
 from ._support import MakeContainer
 
@@ -109,7 +109,7 @@ async def test_events_report_a_die_with_its_exit_code(
     die = seen[-1]
     assert (die.type, die.actor_id, die.scope) == ("container", ref, "local")
     assert die.attributes["exitCode"] == "3"
-    assert die.attributes[TEST_LABEL] == "1"
+    assert die.attributes[TEST_LABEL] == TEST_RUN
     assert die.time_nano / 1e9 == pytest.approx(time.time(), abs=30)
 
 
