@@ -12,8 +12,8 @@ from docklord.engine._errors import unavailable
 from docklord.engine._follow import Resume, split_stamp
 from docklord.engine._frames import MAX_JSON_LINE, FrameDecoder, Oversized, json_lines
 from docklord.engine._parse import parse_time, str_map
-from docklord.engine._types import OVERSIZED_EVENT, EngineEvent, LogChunk, StatsSample
 from docklord.errors import Conflict, InvalidInput, NotFound
+from docklord.model import OVERSIZED_EVENT, EngineEvent, LogChunk, StatsSample
 
 __all__ = ["StreamOps", "engine_event", "stats_sample"]
 

@@ -16,16 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from docklord.engine import (
-    ContainerSpec,
-    ContainerState,
-    Engine,
-    ExecResult,
-    MountSpec,
-    PortSpec,
-)
+from docklord.engine import Engine
 from docklord.errors import Conflict, DocklordError, EngineError, InvalidInput, NotFound
 from docklord.link import Channel
+from docklord.model import ContainerSpec, ContainerState, ExecResult, MountSpec, PortSpec
 
 if TYPE_CHECKING:
     from docklord.node._operations import ChannelHandler, Method

@@ -26,7 +26,7 @@ import structlog
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
-from docklord.engine import ContainerSpec, ContainerSummary, Engine, FileEntry, PortSpec
+from docklord.engine import Engine
 from docklord.errors import (
     ConfigError,
     Conflict,
@@ -35,6 +35,7 @@ from docklord.errors import (
     InvalidInput,
     NotFound,
 )
+from docklord.model import ContainerSpec, ContainerSummary, FileEntry, PortSpec
 
 if TYPE_CHECKING:
     from docklord.node._operations import Method

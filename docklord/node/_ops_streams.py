@@ -15,7 +15,7 @@ Frames on a channel carry a stream number: 0 plain data or stdin, 1 stdout, 2 st
     ``"now"``: the node's clock when the stream opens, so that every line written after
     ``ready`` arrives and none before it.
 ``stats`` (args ``ref``)
-    ``ready``, then one JSON :class:`~docklord.engine.StatsSample` per frame (about one a
+    ``ready``, then one JSON :class:`~docklord.model.StatsSample` per frame (about one a
     second) until the container stops. A container that does not run is a ``conflict``.
 ``exec`` (args ``ref, cmd, tty, user, workdir, env, rows, cols``)
     Node to coordinator: ``{"type": "started", "exec_id"}``, the output as stdout/stderr

@@ -8,7 +8,7 @@ What a node may send is bounded by the one table of limits (``MAX_*``, ``STRING_
 enforced by :func:`check_hello` and :func:`clean_envelope`.
 
 Note that ``ContainerSummary``, ``EngineInfo`` and ``PortBinding`` here are the *wire*
-messages; the domain types of the same names live in ``docklord.engine``.
+messages; the domain types of the same names live in ``docklord.model``.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from pydantic import (
 from starlette.requests import HTTPConnection
 
 from docklord.coordinator import container_json
-from docklord.engine import ContainerSummary, PortBinding
 from docklord.errors import InvalidInput, NotFound, PermissionDenied
+from docklord.model import ContainerSummary, PortBinding
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._container_policy import (

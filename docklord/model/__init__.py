@@ -1,0 +1,55 @@
+"""Domain value types: what a container, an image, an event or a spec *is*, free of any transport.
+
+A leaf package (DESIGN.md §12): it imports only :mod:`docklord.errors`. The engine adapter
+returns these values, the protocol converts them to and from wire messages, and the coordinator
+and web keep and serve them, so none of those needs the Docker client (aiodocker, aiohttp) to
+name a ``ContainerSummary``.
+"""
+
+from __future__ import annotations
+
+from docklord.model._specs import RESTART_POLICIES, ContainerSpec, FileEntry, MountSpec, PortSpec
+from docklord.model._types import (
+    OVERSIZED_EVENT,
+    ContainerDetails,
+    ContainerState,
+    ContainerSummary,
+    EngineEvent,
+    EngineInfo,
+    ExecResult,
+    ImageSummary,
+    LogChunk,
+    MountInfo,
+    NetworkSummary,
+    PortBinding,
+    ProcessList,
+    PruneResult,
+    PullProgress,
+    StatsSample,
+    VolumeSummary,
+)
+
+__all__ = [
+    "OVERSIZED_EVENT",
+    "RESTART_POLICIES",
+    "ContainerDetails",
+    "ContainerSpec",
+    "ContainerState",
+    "ContainerSummary",
+    "EngineEvent",
+    "EngineInfo",
+    "ExecResult",
+    "FileEntry",
+    "ImageSummary",
+    "LogChunk",
+    "MountInfo",
+    "MountSpec",
+    "NetworkSummary",
+    "PortBinding",
+    "PortSpec",
+    "ProcessList",
+    "PruneResult",
+    "PullProgress",
+    "StatsSample",
+    "VolumeSummary",
+]
