@@ -136,3 +136,30 @@ __all__ += [
     "stats_from_proto",
     "stats_to_proto",
 ]
+
+# The frame format of a link channel (stream numbers, control frames), in its own module.
+from docklord.protocol._channels import (  # noqa: E402
+    COMMAND_TIMEOUT,
+    CONTROL,
+    EOF,
+    MAX_COMMAND,
+    PLAIN,
+    READY,
+    STDERR,
+    STDOUT,
+    control,
+    parse_control,
+)
+
+__all__ += [
+    "COMMAND_TIMEOUT",
+    "CONTROL",
+    "EOF",
+    "MAX_COMMAND",
+    "PLAIN",
+    "READY",
+    "STDERR",
+    "STDOUT",
+    "control",
+    "parse_control",
+]
