@@ -3,11 +3,13 @@
 A leaf package (DESIGN.md §12): it imports only :mod:`docklord.errors`. The engine adapter
 returns these values, the protocol converts them to and from wire messages, and the coordinator
 and web keep and serve them, so none of those needs the Docker client (aiodocker, aiohttp) to
-name a ``ContainerSummary``.
+name a ``ContainerSummary``. The labels and name prefix that mark an instance container
+are here too, for the same reason.
 """
 
 from __future__ import annotations
 
+from docklord.model._instances import INSTANCE_LABEL, NAME_PREFIX, OWNER_LABEL, PORTS_LABEL
 from docklord.model._specs import RESTART_POLICIES, ContainerSpec, FileEntry, MountSpec, PortSpec
 from docklord.model._types import (
     OVERSIZED_EVENT,
@@ -30,7 +32,11 @@ from docklord.model._types import (
 )
 
 __all__ = [
+    "INSTANCE_LABEL",
+    "NAME_PREFIX",
     "OVERSIZED_EVENT",
+    "OWNER_LABEL",
+    "PORTS_LABEL",
     "RESTART_POLICIES",
     "ContainerDetails",
     "ContainerSpec",

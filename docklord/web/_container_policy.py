@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from docklord.errors import NotFound, PermissionDenied
-from docklord.node._ops_instances import INSTANCE_LABEL, NAME_PREFIX
+from docklord.model import INSTANCE_LABEL, NAME_PREFIX
 from docklord.web._auth import Principal, Role
 
 if TYPE_CHECKING:

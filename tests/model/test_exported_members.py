@@ -8,7 +8,11 @@ import docklord.model
 def test_public_surface_is_pinned() -> None:
     assert sorted(docklord.model.__all__) == sorted(
         [
+            "INSTANCE_LABEL",
+            "NAME_PREFIX",
             "OVERSIZED_EVENT",
+            "OWNER_LABEL",
+            "PORTS_LABEL",
             "RESTART_POLICIES",
             "ContainerDetails",
             "ContainerSpec",

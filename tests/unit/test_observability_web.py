@@ -18,8 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator, NodeState, NodeStatus
-from docklord.model import ContainerSummary, StatsSample
-from docklord.node._ops_instances import INSTANCE_LABEL, NAME_PREFIX
+from docklord.model import INSTANCE_LABEL, NAME_PREFIX, ContainerSummary, StatsSample
 from docklord.protocol import stats_batch_to_proto
 
 PASSWORD = "observability-test-pw"  # noqa: S105 - throw-away in-process coordinator
