@@ -12,7 +12,7 @@ import dataclasses
 import json
 import re
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -20,9 +20,7 @@ from docklord.engine import Engine
 from docklord.errors import Conflict, DocklordError, EngineError, InvalidInput, NotFound
 from docklord.link import Channel
 from docklord.model import ContainerSpec, ContainerState, ExecResult, MountSpec, PortSpec
-
-if TYPE_CHECKING:
-    from docklord.node._operations import ChannelHandler, Method
+from docklord.node._handlers import ChannelHandler, Method
 
 __all__ = ["MAX_EXEC_OUTPUT", "channels", "methods", "to_json"]
 

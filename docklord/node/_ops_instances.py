@@ -20,7 +20,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -45,9 +45,7 @@ from docklord.model import (
     FileEntry,
     PortSpec,
 )
-
-if TYPE_CHECKING:
-    from docklord.node._operations import Method
+from docklord.node._handlers import Method
 
 __all__ = ["InstanceSettings", "methods"]
 

@@ -40,7 +40,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -48,6 +48,7 @@ from docklord._aio import first_of
 from docklord.engine import Engine, ExecSession
 from docklord.errors import Conflict, InvalidInput
 from docklord.link import Channel
+from docklord.node._handlers import ChannelHandler, Method
 from docklord.protocol import (
     COMMAND_TIMEOUT,
     CONTROL,
@@ -60,9 +61,6 @@ from docklord.protocol import (
     control,
     parse_control,
 )
-
-if TYPE_CHECKING:
-    from docklord.node._operations import ChannelHandler, Method
 
 __all__ = ["channels", "methods"]
 
