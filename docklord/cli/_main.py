@@ -247,7 +247,3 @@ def _leaf(exc: BaseException) -> BaseException:
 def main() -> None:
     """Console entry point."""
     app()
-
-
-import docklord.cli._certs  # noqa: E402, F401  (registers `docklord certs`)
-import docklord.cli._tunnel  # noqa: E402, F401  (registers `docklord tunnel`)
