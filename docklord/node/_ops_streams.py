@@ -12,7 +12,7 @@ The channel kinds:
     A control ``{"type": "ready"}`` once the container was found, then the output as stdout
     and stderr frames; the channel closes when the output ends (with ``follow``: when the
     container stops). A follow the engine ends early is resumed by the engine layer
-    (``docklord.engine._follow``), with no line lost or repeated. ``since`` may be
+    (``engine._streams``), with no line lost or repeated. ``since`` may be
     ``"now"``: the node's clock when the stream opens, so that every line written after
     ``ready`` arrives and none before it.
 ``stats`` (args ``ref``)

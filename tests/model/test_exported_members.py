@@ -14,6 +14,7 @@ def test_public_surface_is_pinned() -> None:
             "OWNER_LABEL",
             "PORTS_LABEL",
             "RESTART_POLICIES",
+            "STAMP_SIZE",
             "ContainerDetails",
             "ContainerSpec",
             "ContainerState",
@@ -32,8 +33,11 @@ def test_public_surface_is_pinned() -> None:
             "ProcessList",
             "PruneResult",
             "PullProgress",
+            "Resume",
             "StatsSample",
             "VolumeSummary",
+            "split_stamp",
+            "stamp_seconds",
         ]
     )
     for name in docklord.model.__all__:
