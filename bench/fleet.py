@@ -22,7 +22,8 @@ import httpx
 import websockets
 
 from bench._common import docker_host, fleet, machine, median, pct, table
-from docklord.engine import ContainerSpec, Engine
+from docklord.engine import Engine
+from docklord.model import ContainerSpec
 
 LABEL = {"docklord.bench": "1", "docklord.test": "1"}
 

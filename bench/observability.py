@@ -26,7 +26,7 @@ import httpx
 
 from bench._common import docker_host, machine, table
 from docklord.coordinator import History
-from docklord.engine import StatsSample
+from docklord.model import StatsSample
 from docklord.protocol import stats_batch_to_proto
 from docklord.testing import CoordinatorProcess, NodeProcess
 

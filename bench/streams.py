@@ -32,8 +32,9 @@ import httpx
 import websockets
 
 from bench._common import docker_host, fleet, machine, median, table
-from docklord.engine import ContainerSpec, Engine
+from docklord.engine import Engine
 from docklord.errors import NotFound
+from docklord.model import ContainerSpec
 from docklord.testing import free_port
 
 LABELS = {"docklord.bench": "1", "docklord.test": "1"}

@@ -208,10 +208,11 @@ def _load(cls: Any, flags: dict[str, Any], config_file: str | None) -> Any:
 async def _coordinator_main(cfg: CoordinatorConfig) -> None:
     from docklord.coordinator import Coordinator
     from docklord.logs import configure
+    from docklord.web import create_app
 
     configure(cfg.log_format, cfg.log_level)
     async with Coordinator(cfg) as coordinator:
-        await coordinator.serve()
+        await coordinator.serve(create_app(coordinator))
 
 
 async def _node_main(cfg: NodeConfig) -> None:
@@ -246,7 +247,3 @@ def _leaf(exc: BaseException) -> BaseException:
 def main() -> None:
     """Console entry point."""
     app()
-
-
-import docklord.cli._certs  # noqa: E402, F401  (registers `docklord certs`)
-import docklord.cli._tunnel  # noqa: E402, F401  (registers `docklord tunnel`)

@@ -23,6 +23,7 @@ from docklord.errors import HandshakeRejected
 from docklord.link import Transport, memory_pair
 from docklord.logs import configure
 from docklord.node import NodeAgent, load_identity
+from docklord.web import create_app
 
 __all__ = ["RESTART_DELAY", "reset_local_node", "up_main"]
 
@@ -77,7 +78,7 @@ async def up_main(cfg: CoordinatorConfig, docker_host: str, *, reset_node: bool 
     async with Coordinator(cfg) as coordinator:
         ready = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
-            server = tasks.create_task(coordinator.serve(ready=ready))
+            server = tasks.create_task(coordinator.serve(create_app(coordinator), ready=ready))
             await ready.wait()
             print(f"Docklord is running: http://{cfg.host}:{coordinator.http_port}", flush=True)
             node = tasks.create_task(_LocalNode(coordinator, node_cfg).run())

@@ -13,6 +13,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp
 
 from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
@@ -36,10 +37,12 @@ log = structlog.get_logger(__name__)
 class Coordinator:
     """The public server: store, live fleet, node links, and the HTTP/gRPC listeners.
 
-    Use as an async context manager, then :meth:`serve` until cancelled::
+    Use as an async context manager, then :meth:`serve` the web app until cancelled (the
+    app is :func:`docklord.web.create_app`'s, built by the layer above: the coordinator does not
+    import web)::
 
         async with Coordinator(config) as coordinator:
-            await coordinator.serve()
+            await coordinator.serve(create_app(coordinator))
     """
 
     def __init__(
@@ -161,13 +164,7 @@ class Coordinator:
             self.fleet.node(node_id)
             return ref
 
-    def app(self) -> object:
-        """The ASGI application."""
-        from docklord.web import create_app
-
-        return create_app(self)
-
-    async def serve(self, *, ready: asyncio.Event | None = None) -> None:
+    async def serve(self, app: ASGIApp, *, ready: asyncio.Event | None = None) -> None:
         """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled.
 
         SIGUSR1 logs the process's asyncio tasks, RSS and open fds (``runtime stats``).
@@ -175,7 +172,7 @@ class Coordinator:
         install_stats_signal()
         server = uvicorn.Server(
             uvicorn.Config(
-                self.app(),  # type: ignore[arg-type]
+                app,
                 host=self.config.host,
                 port=self.config.port,
                 log_config=None,

@@ -12,9 +12,9 @@ import structlog
 from docklord.coordinator._history import History
 from docklord.coordinator._json import container_json, event_json, iso
 from docklord.coordinator._refs import resolve_ref
-from docklord.engine import ContainerSummary, EngineInfo
 from docklord.errors import NodeOffline, NotFound
 from docklord.link import LinkSession
+from docklord.model import ContainerSummary, EngineInfo
 from docklord.protocol import EventJournal, engine_info_from_proto, summary_from_proto
 from docklord.protocol import docklord_pb2 as pb
 from docklord.store import NodeRecord

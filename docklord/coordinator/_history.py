@@ -15,7 +15,7 @@ import struct
 from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 
-from docklord.engine import StatsSample
+from docklord.model import StatsSample
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import stats_from_proto
 

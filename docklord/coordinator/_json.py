@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from docklord.engine import ContainerSummary
+from docklord.model import ContainerSummary
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import summary_from_proto
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from docklord.engine import ContainerSummary
 from docklord.errors import Conflict, NotFound
+from docklord.model import ContainerSummary
 
 __all__ = ["resolve_ref"]
 

@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus, Subscriber
-from docklord.engine import ContainerSummary, StatsSample
+from docklord.model import ContainerSummary, StatsSample
 from docklord.protocol import docklord_pb2 as pb
 
 __all__ = ["FleetSeries", "Telemetry"]

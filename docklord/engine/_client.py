@@ -24,8 +24,8 @@ import aiodocker
 import aiohttp
 
 from docklord.engine._errors import translate_errors, unavailable
-from docklord.engine._types import EngineInfo
 from docklord.errors import ConfigError, EngineError, EngineUnavailable, InvalidInput
+from docklord.model import EngineInfo
 
 __all__ = [
     "DEFAULT_DOCKER_HOST",

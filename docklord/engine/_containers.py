@@ -18,9 +18,8 @@ from docklord.engine._parse import (
     container_summary_from_inspect,
     container_summary_from_list,
 )
-from docklord.engine._specs import ContainerSpec, FileEntry
-from docklord.engine._types import ContainerDetails, ContainerSummary, ProcessList
 from docklord.errors import EngineError, InvalidInput, NotFound
+from docklord.model import ContainerDetails, ContainerSpec, ContainerSummary, FileEntry, ProcessList
 
 __all__ = ["ContainerOps", "create_body", "tar_archive"]
 

@@ -14,8 +14,8 @@ from docklord.engine._client import check_ref
 from docklord.engine._errors import translate_errors
 from docklord.engine._session import ExecSession
 from docklord.engine._streams import StreamOps
-from docklord.engine._types import ExecResult
 from docklord.errors import DocklordError, InvalidInput
+from docklord.model import ExecResult
 
 __all__ = ["ExecOps"]
 

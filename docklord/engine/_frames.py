@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import aiohttp
 
-from docklord.engine._types import LogChunk
 from docklord.errors import EngineError
+from docklord.model import LogChunk
 
 __all__ = ["MAX_JSON_LINE", "FrameDecoder", "Oversized", "json_lines"]
 

@@ -8,8 +8,8 @@ from typing import Any
 from docklord.engine._client import EngineClient, check_ref, filters_param
 from docklord.engine._frames import Oversized, json_lines
 from docklord.engine._parse import str_map
-from docklord.engine._types import ImageSummary, PruneResult, PullProgress
 from docklord.errors import DocklordError, EngineError, NotFound
+from docklord.model import ImageSummary, PruneResult, PullProgress
 
 __all__ = ["ImageOps", "pull_progress", "split_image_ref"]
 

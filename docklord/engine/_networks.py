@@ -7,7 +7,7 @@ from typing import Any
 
 from docklord.engine._client import EngineClient, check_ref
 from docklord.engine._parse import str_map
-from docklord.engine._types import NetworkSummary
+from docklord.model import NetworkSummary
 
 __all__ = ["NetworkOps"]
 

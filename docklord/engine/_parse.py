@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from docklord.engine._types import (
+from docklord.model import (
     ContainerDetails,
     ContainerState,
     ContainerSummary,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Self
 
 from docklord.engine._errors import error_for_status, translate_errors
 from docklord.engine._frames import FrameDecoder
-from docklord.engine._types import LogChunk
 from docklord.errors import Conflict, EngineError
+from docklord.model import LogChunk
 
 if TYPE_CHECKING:
     from docklord.engine._client import EngineClient

@@ -9,11 +9,10 @@ from typing import Any
 from docklord.engine._client import filters_param
 from docklord.engine._containers import ContainerOps
 from docklord.engine._errors import unavailable
-from docklord.engine._follow import Resume, split_stamp
 from docklord.engine._frames import MAX_JSON_LINE, FrameDecoder, Oversized, json_lines
 from docklord.engine._parse import parse_time, str_map
-from docklord.engine._types import OVERSIZED_EVENT, EngineEvent, LogChunk, StatsSample
 from docklord.errors import Conflict, InvalidInput, NotFound
+from docklord.model import OVERSIZED_EVENT, EngineEvent, LogChunk, Resume, StatsSample, split_stamp
 
 __all__ = ["StreamOps", "engine_event", "stats_sample"]
 
@@ -163,7 +162,7 @@ class StreamOps(ContainerOps):
             async for chunk in self._log_pass(doc["Id"], ref, tty, params):
                 yield chunk
             return
-        # See docklord.engine._follow: the engine may end a follow early. Resume after the
+        # See docklord.model._logstamps: the engine may end a follow early. Resume after the
         # last message delivered while the container runs, then read once without follow for
         # whatever an early end left out (usually nothing).
         resume = Resume()

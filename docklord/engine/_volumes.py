@@ -7,7 +7,7 @@ from typing import Any
 
 from docklord.engine._client import EngineClient, check_ref, filters_param
 from docklord.engine._parse import parse_time, str_map
-from docklord.engine._types import PruneResult, VolumeSummary
+from docklord.model import PruneResult, VolumeSummary
 
 __all__ = ["VolumeOps"]
 

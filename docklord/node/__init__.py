@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from docklord.node._agent import FATAL_REJECTIONS, NodeAgent
+from docklord.node._handlers import ChannelHandler, Method
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
-from docklord.node._operations import ChannelHandler, Method, Operations
+from docklord.node._operations import Operations
 from docklord.node._ops_instances import InstanceSettings
 from docklord.node._watcher import Watcher
 

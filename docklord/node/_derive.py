@@ -3,7 +3,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from docklord.engine import ContainerState, ContainerSummary, EngineEvent, human_duration
+from docklord.engine import human_duration
+from docklord.model import ContainerState, ContainerSummary, EngineEvent
 
 __all__ = ["derive_summary"]
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -9,16 +9,13 @@ import structlog
 from docklord.engine import Engine
 from docklord.errors import InvalidInput, NotFound
 from docklord.link import Channel
+from docklord.node import _ops_containers, _ops_instances, _ops_streams
+from docklord.node._handlers import ChannelHandler, Method
 from docklord.node._ops_instances import InstanceSettings
 
-__all__ = ["ChannelHandler", "Method", "Operations"]
+__all__ = ["Operations"]
 
 log = structlog.get_logger(__name__)
-
-#: A request handler: JSON arguments in, JSON-able result out.
-Method = Callable[[dict[str, Any]], Awaitable[Any]]
-#: A channel handler: serves one channel until it ends.
-ChannelHandler = Callable[[Channel], Awaitable[None]]
 
 
 class Operations:
@@ -34,8 +31,6 @@ class Operations:
     """
 
     def __init__(self, engine: Engine, *, instances: InstanceSettings | None = None) -> None:
-        from docklord.node import _ops_containers, _ops_instances, _ops_streams
-
         self.engine = engine
         self.instances = instances or InstanceSettings()
         self._methods: dict[str, Method] = {"ping": self._ping, "engine.info": self._info}

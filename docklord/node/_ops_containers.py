@@ -12,23 +12,15 @@ import dataclasses
 import json
 import re
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from docklord.engine import (
-    ContainerSpec,
-    ContainerState,
-    Engine,
-    ExecResult,
-    MountSpec,
-    PortSpec,
-)
+from docklord.engine import Engine
 from docklord.errors import Conflict, DocklordError, EngineError, InvalidInput, NotFound
 from docklord.link import Channel
-
-if TYPE_CHECKING:
-    from docklord.node._operations import ChannelHandler, Method
+from docklord.model import ContainerSpec, ContainerState, ExecResult, MountSpec, PortSpec
+from docklord.node._handlers import ChannelHandler, Method
 
 __all__ = ["MAX_EXEC_OUTPUT", "channels", "methods", "to_json"]
 

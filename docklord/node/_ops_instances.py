@@ -20,13 +20,13 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
-from docklord.engine import ContainerSpec, ContainerSummary, Engine, FileEntry, PortSpec
+from docklord.engine import Engine
 from docklord.errors import (
     ConfigError,
     Conflict,
@@ -35,29 +35,24 @@ from docklord.errors import (
     InvalidInput,
     NotFound,
 )
+from docklord.model import (
+    INSTANCE_LABEL,
+    NAME_PREFIX,
+    OWNER_LABEL,
+    PORTS_LABEL,
+    ContainerSpec,
+    ContainerSummary,
+    FileEntry,
+    PortSpec,
+)
+from docklord.node._handlers import Method
 
-if TYPE_CHECKING:
-    from docklord.node._operations import Method
-
-__all__ = [
-    "INSTANCE_LABEL",
-    "NAME_PREFIX",
-    "OWNER_LABEL",
-    "PORTS_LABEL",
-    "InstanceSettings",
-    "methods",
-]
+__all__ = ["InstanceSettings", "methods"]
 
 log = structlog.get_logger(__name__)
 
 Args = Mapping[str, Any]
 
-#: Labels of an instance container: its id, its owner, and the first port of its block.
-INSTANCE_LABEL = "docklord.instance"
-OWNER_LABEL = "docklord.instance.owner"
-PORTS_LABEL = "docklord.instance.ports"
-#: An instance container's name is this prefix and the instance id.
-NAME_PREFIX = "docklord-instance-"
 #: The container ports of an instance, published in this order on P, P+1, P+2.
 SERVICES = (("ssh", 22), ("http", 80), ("https", 443))
 #: Seconds a stopping instance gets before SIGKILL.

@@ -5,17 +5,18 @@ the backpressure: a handler awaits ``Channel.send`` and so reads from the engine
 as the far client takes the data, and buffers at most one window.
 
 Frames on a channel carry a stream number: 0 plain data or stdin, 1 stdout, 2 stderr and
-3 control (one JSON object). The channel kinds:
+3 control (one JSON object); the format is defined once, in ``docklord.protocol._channels``.
+The channel kinds:
 
 ``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow``)
     A control ``{"type": "ready"}`` once the container was found, then the output as stdout
     and stderr frames; the channel closes when the output ends (with ``follow``: when the
     container stops). A follow the engine ends early is resumed by the engine layer
-    (``docklord.engine._follow``), with no line lost or repeated. ``since`` may be
+    (``engine._streams``), with no line lost or repeated. ``since`` may be
     ``"now"``: the node's clock when the stream opens, so that every line written after
     ``ready`` arrives and none before it.
 ``stats`` (args ``ref``)
-    ``ready``, then one JSON :class:`~docklord.engine.StatsSample` per frame (about one a
+    ``ready``, then one JSON :class:`~docklord.model.StatsSample` per frame (about one a
     second) until the container stops. A container that does not run is a ``conflict``.
 ``exec`` (args ``ref, cmd, tty, user, workdir, env, rows, cols``)
     Node to coordinator: ``{"type": "started", "exec_id"}``, the output as stdout/stderr
@@ -34,13 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -48,60 +48,30 @@ from docklord._aio import first_of
 from docklord.engine import Engine, ExecSession
 from docklord.errors import Conflict, InvalidInput
 from docklord.link import Channel
+from docklord.node._handlers import ChannelHandler, Method
+from docklord.protocol import (
+    COMMAND_TIMEOUT,
+    CONTROL,
+    EOF,
+    MAX_COMMAND,
+    PLAIN,
+    READY,
+    STDERR,
+    STDOUT,
+    control,
+    parse_control,
+)
 
-if TYPE_CHECKING:
-    from docklord.node._operations import ChannelHandler, Method
-
-__all__ = [
-    "CONTROL",
-    "EOF",
-    "PLAIN",
-    "READY",
-    "STDERR",
-    "STDOUT",
-    "channels",
-    "control",
-    "methods",
-    "parse_control",
-]
+__all__ = ["channels", "methods"]
 
 log = structlog.get_logger(__name__)
 
-#: Stream numbers of channel frames.
-PLAIN, STDOUT, STDERR, CONTROL = 0, 1, 2, 3
-#: Longest a ``littlewings.command`` may run unless the caller says otherwise (seconds).
-COMMAND_TIMEOUT = 60.0
-#: The largest ``sh -c`` command text accepted (Linux caps one argument at 128 KiB).
-MAX_COMMAND = 100_000
 _READ_SIZE = 64 * 1024
 _EXIT_GRACE = 2.0
 _STATS_RETRIES = 10
 
 T = TypeVar("T")
 
-
-def control(message: dict[str, Any]) -> bytes:
-    """A control frame's payload."""
-    return json.dumps(message, separators=(",", ":")).encode()
-
-
-def parse_control(data: bytes) -> dict[str, Any]:
-    """A control frame's JSON object.
-
-    Raises:
-        InvalidInput: the payload is not a JSON object with a ``type``.
-    """
-    try:
-        message = json.loads(data)
-    except (ValueError, RecursionError) as exc:  # RecursionError: nesting past the parser's
-        raise InvalidInput(f"unreadable control frame: {exc}") from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise InvalidInput("a control frame is a JSON object with a 'type'")
-    return message
-
-
-READY = control({"type": "ready"})
-EOF = control({"type": "eof"})
 
 # Open streams per engine (one per node process, but tests build several).
 _active: weakref.WeakKeyDictionary[Engine, Counter[str]] = weakref.WeakKeyDictionary()

@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from docklord.engine import Engine, StatsSample
+from docklord.engine import Engine
 from docklord.errors import DocklordError
+from docklord.model import StatsSample
 from docklord.node._watcher import Watcher
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import stats_batch_to_proto

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import structlog
 
-from docklord.engine import OVERSIZED_EVENT, ContainerSummary, Engine, EngineEvent, EngineInfo
+from docklord.engine import Engine
 from docklord.errors import EngineError, EngineUnavailable, NotFound
+from docklord.model import OVERSIZED_EVENT, ContainerSummary, EngineEvent, EngineInfo
 from docklord.node._derive import derive_summary
 from docklord.protocol import EventJournal, engine_info_to_proto, summary_to_proto
 from docklord.protocol import docklord_pb2 as pb

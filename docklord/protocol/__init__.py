@@ -8,7 +8,7 @@ What a node may send is bounded by the one table of limits (``MAX_*``, ``STRING_
 enforced by :func:`check_hello` and :func:`clean_envelope`.
 
 Note that ``ContainerSummary``, ``EngineInfo`` and ``PortBinding`` here are the *wire*
-messages; the domain types of the same names live in ``docklord.engine``.
+messages; the domain types of the same names live in ``docklord.model``.
 """
 
 from __future__ import annotations
@@ -137,4 +137,31 @@ __all__ += [
     "stats_batch_to_proto",
     "stats_from_proto",
     "stats_to_proto",
+]
+
+# The frame format of a link channel (stream numbers, control frames), in its own module.
+from docklord.protocol._channels import (  # noqa: E402
+    COMMAND_TIMEOUT,
+    CONTROL,
+    EOF,
+    MAX_COMMAND,
+    PLAIN,
+    READY,
+    STDERR,
+    STDOUT,
+    control,
+    parse_control,
+)
+
+__all__ += [
+    "COMMAND_TIMEOUT",
+    "CONTROL",
+    "EOF",
+    "MAX_COMMAND",
+    "PLAIN",
+    "READY",
+    "STDERR",
+    "STDOUT",
+    "control",
+    "parse_control",
 ]

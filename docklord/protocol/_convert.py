@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from google.protobuf.message import Message
 
-from docklord import engine as domain
+from docklord import model as domain
 from docklord.errors import DocklordError, InvalidInput, error_from_code
 from docklord.protocol import _limits as limits
 from docklord.protocol import docklord_pb2 as pb

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from docklord import engine as domain
+from docklord import model as domain
 from docklord.protocol import docklord_pb2 as pb
 
 __all__ = ["stats_batch_to_proto", "stats_from_proto", "stats_to_proto"]

@@ -815,7 +815,7 @@ Global___Snapshot: _TypeAlias = Snapshot  # noqa: Y015
 class ContainerStats(_message.Message):
     """---- resource samples -----------------------------------------------------------------------
 
-    One sample of one running container, as the engine computed it (see docklord.engine
+    One sample of one running container, as the engine computed it (see docklord.model
     StatsSample). Counters are totals since the container started.
     """
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import IntEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -38,6 +36,7 @@ from starlette.websockets import WebSocket
 from docklord.errors import NotFound, PermissionDenied, Unauthenticated
 from docklord.store import Store
 from docklord.web._live import REVOKED_CLOSE, LiveSocket, LiveSockets
+from docklord.web._principal import Principal, Role
 from docklord.web._throttle import LoginThrottle, TooManyAttempts, node_keys
 
 __all__ = [
@@ -85,74 +84,6 @@ PUBLIC_ROUTES = frozenset(
 )
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class Role(IntEnum):
-    """What a caller may do; each role includes the ones below it."""
-
-    VIEWER = 1
-    OPERATOR = 2
-    ADMIN = 3
-
-    @classmethod
-    def parse(cls, name: str) -> Role:
-        """The role called ``name`` (``admin``, ``operator``, ``viewer``)."""
-        return cls[str(name).upper()]
-
-    @property
-    def label(self) -> str:
-        """The role's name as the API writes it (``admin``)."""
-        return self.name.lower()
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling, as established by :func:`authenticate`.
-
-    Attributes:
-        actor: how the audit log names the caller (``user:alice``, ``token:7``, ``node:ab12``).
-        username: the user's name (``node:<id>`` for node credentials).
-        user_id: the user's id (0 for node credentials).
-        role: the effective role (a token's scope can only lower its user's role).
-        nodes: the nodes the caller may see, or ``None`` for every node.
-        via_cookie: the credentials came from a browser session cookie.
-        token_id: the API token used, if any.
-        session_id: the session used (cookie or session token), if any.
-        node_id: set when the caller used a node's credentials (an access key to that node).
-        expires_at: when the credentials stop working, if they do.
-    """
-
-    actor: str
-    username: str
-    user_id: int
-    role: Role
-    nodes: frozenset[str] | None = None
-    via_cookie: bool = False
-    token_id: int | None = None
-    session_id: int | None = None
-    node_id: str | None = None
-    expires_at: datetime | None = None
-
-    def may_see(self, node_id: str) -> bool:
-        """Whether the caller may see or act on ``node_id``."""
-        return self.nodes is None or node_id in self.nodes
-
-    @property
-    def is_user(self) -> bool:
-        """Whether a user account stands behind the credentials (not a node's access key)."""
-        return self.node_id is None
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The revocation keys of these credentials (see :class:`LiveSockets`)."""
-        if self.node_id is not None:
-            return (f"node:{self.node_id}",)
-        keys = [f"user:{self.user_id}"]
-        if self.token_id is not None:
-            keys.append(f"token:{self.token_id}")
-        if self.session_id is not None:
-            keys.append(f"session:{self.session_id}")
-        return tuple(keys)
 
 
 # ---- policies -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
 
-from docklord.coordinator import Subscriber
+from docklord.coordinator import Subscriber, container_json
 from docklord.errors import DocklordError, InvalidInput
 from docklord.web._auth import Principal, Role, authorize, live_socket
 from docklord.web._container_policy import visible_rows
@@ -76,8 +76,6 @@ def _containers(coordinator: Any, principal: Principal, node_id: str) -> list[di
     state = coordinator.fleet.nodes.get(node_id)
     if state is None:
         return []
-    from docklord.coordinator import container_json
-
     # Instance containers only for admins (see docklord.web._container_policy).
     rows = [container_json(node_id, c) for c in state.containers.values()]
     return visible_rows(principal, rows)

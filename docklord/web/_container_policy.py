@@ -16,14 +16,12 @@ Two rules live here, for every container route (REST and WebSocket) alike:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from docklord.coordinator import Coordinator
 from docklord.errors import NotFound, PermissionDenied
-from docklord.node._ops_instances import INSTANCE_LABEL, NAME_PREFIX
+from docklord.model import INSTANCE_LABEL, NAME_PREFIX
 from docklord.web._auth import Principal, Role
-
-if TYPE_CHECKING:
-    from docklord.coordinator import Coordinator
 
 __all__ = [
     "check_create",

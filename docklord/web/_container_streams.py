@@ -1,6 +1,6 @@
 """A container's streams through the coordinator: logs, stats and interactive exec.
 
-Each request opens a link channel to the container's node (see ``docklord.node._ops_streams``
+Each request opens a link channel to the container's node (see ``docklord.protocol._channels``
 for the frames); the channel's byte credit carries backpressure end to end, so a slow client
 slows the engine read instead of losing lines or growing a buffer. Closing the client closes
 the channel, which stops the engine stream on the node.
@@ -35,7 +35,7 @@ from docklord._aio import first_of
 from docklord.coordinator import iso
 from docklord.errors import DocklordError, InvalidInput, RequestTimeout
 from docklord.link import Channel
-from docklord.node._ops_streams import CONTROL, EOF, PLAIN, STDERR, STDOUT, control, parse_control
+from docklord.protocol import CONTROL, EOF, PLAIN, STDERR, STDOUT, control, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import (
     Principal,

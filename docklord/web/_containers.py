@@ -12,7 +12,7 @@ import dataclasses
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -27,9 +27,9 @@ from pydantic import (
 )
 from starlette.requests import HTTPConnection
 
-from docklord.coordinator import container_json
-from docklord.engine import ContainerSummary, PortBinding
+from docklord.coordinator import Coordinator, container_json
 from docklord.errors import InvalidInput, NotFound, PermissionDenied
+from docklord.model import ContainerSummary, PortBinding
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._container_policy import (
@@ -38,9 +38,6 @@ from docklord.web._container_policy import (
     reserved_name,
     resolve_visible,
 )
-
-if TYPE_CHECKING:
-    from docklord.coordinator import Coordinator
 
 __all__ = [
     "StrictModel",

@@ -35,7 +35,7 @@ from docklord._aio import first_of
 from docklord.coordinator import container_json
 from docklord.errors import DocklordError, InvalidInput, NotFound
 from docklord.link import Channel
-from docklord.node._ops_streams import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT
+from docklord.protocol import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import receive_message

@@ -12,13 +12,12 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-if TYPE_CHECKING:
-    from docklord.web._auth import Principal
+from docklord.web._principal import Principal
 
 __all__ = ["REVOKED_CLOSE", "LiveSocket", "LiveSockets"]
 

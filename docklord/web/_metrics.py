@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from docklord.coordinator import Coordinator, FleetSeries
-from docklord.engine import ContainerSummary
+from docklord.model import ContainerSummary
 from docklord.web._auth import Role, auth_state, authorize
 from docklord.web._container_policy import is_instance
 

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from docklord.coordinator import Coordinator, iso, resolve_ref
-from docklord.engine import StatsSample
 from docklord.errors import InvalidInput
+from docklord.model import StatsSample
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._container_policy import may_reach
 from docklord.web._container_streams import parse_time

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 
 from docklord.errors import DocklordError, InvalidInput
 from docklord.link import Channel
-from docklord.node._ops_streams import CONTROL, EOF, PLAIN, parse_control
+from docklord.protocol import CONTROL, EOF, PLAIN, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import parse_message

@@ -20,6 +20,7 @@ from docklord.coordinator import Coordinator
 from docklord.link import Transport, memory_pair
 from docklord.protocol import MAX_MAP_ENTRIES, MAX_MAP_VALUE, ContainerSummary, PortBinding
 from docklord.testing import SimulatedNode, eventually
+from docklord.web import create_app
 
 ADMIN = "admin-test-password"
 SECRET = "n" * 43
@@ -51,7 +52,7 @@ async def in_memory(coordinator: Coordinator) -> AsyncIterator[Callable[[], Awai
 
 @pytest.fixture
 async def client(coordinator: Coordinator) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=coordinator.app())  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=create_app(coordinator))
     async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as c:
         login = await c.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN})
         c.headers["Authorization"] = f"Bearer {login.json()['token']}"

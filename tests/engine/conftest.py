@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from docklord.engine import ContainerSpec, Engine
+from docklord.engine import Engine
 from docklord.errors import NotFound
+from docklord.model import ContainerSpec
 from docklord.testing import TEST_LABEL, TEST_RUN, unique_name
 
 from ._support import IDLE, MakeContainer

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from docklord.engine import (
-    ContainerSpec,
-    ContainerState,
-    Engine,
-    MountSpec,
-    PortBinding,
-    PortSpec,
-)
+from docklord.engine import Engine
 from docklord.errors import Conflict, InvalidInput, NotFound
+from docklord.model import ContainerSpec, ContainerState, MountSpec, PortBinding, PortSpec
 from docklord.testing import TEST_LABEL, TEST_RUN, eventually, unique_name
 
 from ._support import IDLE, MakeContainer

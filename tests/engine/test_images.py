@@ -9,9 +9,10 @@ import tarfile
 
 import pytest
 
-from docklord.engine import Engine, PullProgress
+from docklord.engine import Engine
 from docklord.engine._images import pull_progress, split_image_ref
 from docklord.errors import Conflict, NotFound
+from docklord.model import PullProgress
 from docklord.testing import TEST_LABEL, TEST_RUN, unique_name
 
 from ._support import MakeContainer

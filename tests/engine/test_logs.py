@@ -8,10 +8,11 @@ from contextlib import aclosing
 
 import pytest
 
-from docklord.engine import Engine, LogChunk
+from docklord.engine import Engine
 from docklord.engine._frames import FrameDecoder
 from docklord.engine._parse import parse_time
 from docklord.errors import EngineError, InvalidInput, NotFound
+from docklord.model import LogChunk
 from docklord.testing import eventually, unique_name
 
 from ._support import MakeContainer

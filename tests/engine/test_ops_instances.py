@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives.serialization import (
 
 from docklord.engine import Engine
 from docklord.errors import Conflict, NotFound
+from docklord.model import INSTANCE_LABEL, OWNER_LABEL, PORTS_LABEL
 from docklord.node import InstanceSettings, Operations, _ops_instances
-from docklord.node._ops_instances import INSTANCE_LABEL, OWNER_LABEL, PORTS_LABEL, port_is_free
+from docklord.node._ops_instances import port_is_free
 from docklord.testing import eventually
 
 HOST = "127.0.0.1"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from docklord.engine import PortBinding
 from docklord.engine._parse import (
     container_summary_from_inspect,
     container_summary_from_list,
     human_duration,
     parse_time,
 )
+from docklord.model import PortBinding
 
 
 def test_parse_time_keeps_sub_second_precision_and_zones() -> None:

@@ -7,9 +7,10 @@ import tarfile
 
 import pytest
 
-from docklord.engine import Engine, FileEntry
+from docklord.engine import Engine
 from docklord.engine._containers import tar_archive
 from docklord.errors import InvalidInput, NotFound
+from docklord.model import FileEntry
 from docklord.testing import unique_name
 
 from ._support import MakeContainer

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from docklord.engine import Engine, EngineEvent, StatsSample
+from docklord.engine import Engine
 from docklord.engine._streams import engine_event, stats_sample
 from docklord.errors import Conflict, EngineUnavailable
+from docklord.model import EngineEvent, StatsSample
 from docklord.testing import TEST_LABEL, TEST_RUN, unique_name
 
 from ._support import MakeContainer

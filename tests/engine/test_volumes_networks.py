@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from docklord.engine import Engine, MountSpec
+from docklord.engine import Engine
 from docklord.errors import Conflict, EngineError, NotFound
+from docklord.model import MountSpec
 from docklord.testing import TEST_LABEL, TEST_RUN, unique_name
 
 from ._support import MakeContainer

@@ -31,8 +31,7 @@ from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator
 from docklord.errors import NotFound
 from docklord.link import Channel, LinkSession, memory_pair
-from docklord.node._ops_streams import CONTROL, EOF, PLAIN, READY, STDOUT, control
-from docklord.protocol import PROTOCOL_VERSION
+from docklord.protocol import CONTROL, EOF, PLAIN, PROTOCOL_VERSION, READY, STDOUT, control
 from docklord.protocol import docklord_pb2 as pb
 from docklord.testing import SimulatedNode, eventually
 from docklord.web import create_app

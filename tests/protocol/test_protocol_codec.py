@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from docklord.engine import ContainerSummary, EngineInfo, PortBinding
 from docklord.errors import (
     Conflict,
     DocklordError,
@@ -16,6 +15,7 @@ from docklord.errors import (
     NotFound,
     RequestTimeout,
 )
+from docklord.model import ContainerSummary, EngineInfo, PortBinding
 from docklord.protocol import (
     PROTOCOL_VERSION,
     ChannelData,

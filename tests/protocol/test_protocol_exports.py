@@ -14,6 +14,19 @@ STATS_EXPORTS = [
     "stats_from_proto",
     "stats_to_proto",
 ]
+#: The frame format of a link channel (docklord/protocol/_channels.py).
+CHANNEL_EXPORTS = [
+    "COMMAND_TIMEOUT",
+    "CONTROL",
+    "EOF",
+    "MAX_COMMAND",
+    "PLAIN",
+    "READY",
+    "STDERR",
+    "STDOUT",
+    "control",
+    "parse_control",
+]
 
 
 def test_protocol_exports() -> None:
@@ -70,6 +83,7 @@ def test_protocol_exports() -> None:
             "summary_to_proto",
         ]
         + STATS_EXPORTS
+        + CHANNEL_EXPORTS
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docklord import engine as domain
+from docklord import model as domain
 from docklord.coordinator import container_json, event_json
 from docklord.errors import InvalidInput
 from docklord.protocol import (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from docklord.engine import ContainerSummary, EngineEvent
+from docklord.model import ContainerSummary, EngineEvent
 from docklord.node._derive import derive_summary
 
 RUNNING = ContainerSummary(

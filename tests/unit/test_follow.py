@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docklord.engine._follow import Resume, split_stamp, stamp_seconds
+from docklord.model import Resume, split_stamp, stamp_seconds
 
 T1 = b"2026-12-01T20:00:00.000000001Z"
 T2 = b"2026-12-01T20:00:00.000000002Z"

@@ -8,8 +8,8 @@ import pytest
 
 from docklord.config import NodeConfig
 from docklord.coordinator import History
-from docklord.engine import StatsSample
 from docklord.errors import ConfigError
+from docklord.model import StatsSample
 from docklord.protocol import stats_batch_to_proto
 
 CID = "c" * 64

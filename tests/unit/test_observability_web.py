@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator, NodeState, NodeStatus
-from docklord.engine import ContainerSummary, StatsSample
-from docklord.node._ops_instances import INSTANCE_LABEL, NAME_PREFIX
+from docklord.model import INSTANCE_LABEL, NAME_PREFIX, ContainerSummary, StatsSample
 from docklord.protocol import stats_batch_to_proto
+from docklord.web import create_app
 
 PASSWORD = "observability-test-pw"  # noqa: S105 - throw-away in-process coordinator
 BUSY, IDLE, EXITED = "a" * 64, "b" * 64, "c" * 64
@@ -76,7 +76,7 @@ async def start(tmp_path: Path, **config: object) -> AsyncIterator[App]:
         **config,  # type: ignore[arg-type]
     )
     async with Coordinator(cfg, announce=lambda _: None) as coordinator:
-        transport = httpx.ASGITransport(app=coordinator.app())  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=create_app(coordinator))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             login = await client.post(
                 "/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}

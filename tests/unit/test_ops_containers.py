@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from docklord.engine import ContainerSummary, Engine, ExecResult, PortBinding
+from docklord.engine import Engine
 from docklord.errors import InvalidInput
+from docklord.model import ContainerSummary, ExecResult, PortBinding
 from docklord.node import Operations
 from docklord.node._ops_containers import (
     MAX_EXEC_OUTPUT,

@@ -11,13 +11,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from docklord.config import NodeConfig
-from docklord.engine import ContainerSummary, Engine
+from docklord.engine import Engine
 from docklord.errors import ConfigError, Conflict, InvalidInput
+from docklord.model import INSTANCE_LABEL, OWNER_LABEL, PORTS_LABEL, ContainerSummary
 from docklord.node import InstanceSettings, NodeAgent, Operations
 from docklord.node._ops_instances import (
-    INSTANCE_LABEL,
-    OWNER_LABEL,
-    PORTS_LABEL,
     free_block,
     instance_id,
     instance_json,

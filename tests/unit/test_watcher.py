@@ -8,8 +8,9 @@ from typing import Any, cast
 
 import pytest
 
-from docklord.engine import OVERSIZED_EVENT, ContainerSummary, Engine, EngineEvent, EngineInfo
+from docklord.engine import Engine
 from docklord.errors import NotFound
+from docklord.model import OVERSIZED_EVENT, ContainerSummary, EngineEvent, EngineInfo
 from docklord.node._watcher import Watcher
 from docklord.protocol import docklord_pb2 as pb
 from docklord.testing import eventually

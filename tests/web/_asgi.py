@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator
+from docklord.web import create_app
 
 
 @asynccontextmanager
@@ -28,7 +29,7 @@ async def coordinator_app(tmp_path: Path) -> AsyncIterator[tuple[Coordinator, An
     async with Coordinator(config, announce=lambda _: None) as coordinator:
         admin = await coordinator.store.get_user_by_name("admin")
         _, token = await coordinator.store.create_token(admin.id, "test")
-        yield coordinator, coordinator.app(), token
+        yield coordinator, create_app(coordinator), token
 
 
 class AsgiWebSocket:
