@@ -18,14 +18,14 @@ from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._history import History
-from docklord.coordinator._http import uvicorn_limits
+from docklord.coordinator._http import GracefulServer, uvicorn_limits
 from docklord.coordinator._instances import InstanceReconciler
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
 from docklord.coordinator._telemetry import Telemetry
 from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
 from docklord.errors import NotFound
-from docklord.link import Channel, GrpcLinkServer
+from docklord.link import Channel, GrpcLinkServer, LinkSettings
 from docklord.store import Store
 
 __all__ = ["Coordinator"]
@@ -40,6 +40,10 @@ class Coordinator:
 
         async with Coordinator(config) as coordinator:
             await coordinator.serve()
+
+    ``link`` sets the node links' keepalive (sent to each node in its ``Welcome``); by
+    default pings every 2 s, a link silent for 5 s is dead, requests wait
+    ``config.request_timeout``.
     """
 
     def __init__(
@@ -47,8 +51,7 @@ class Coordinator:
         config: CoordinatorConfig,
         *,
         announce: Callable[[str], None] = print,
-        ping_interval: float = 2.0,
-        dead_after: float = 5.0,
+        link: LinkSettings | None = None,
     ) -> None:
         self.config = config
         self.coordinator_id = secrets.token_hex(4)
@@ -59,9 +62,7 @@ class Coordinator:
             self.fleet,
             self.auth,
             coordinator_id=self.coordinator_id,
-            ping_interval=ping_interval,
-            dead_after=dead_after,
-            request_timeout=config.request_timeout,
+            settings=link or LinkSettings(request_timeout=config.request_timeout),
         )
         self.instances = InstanceReconciler(self.store, self.fleet, self.call)
         self.metrics = CollectorRegistry()
@@ -69,6 +70,8 @@ class Coordinator:
         self.telemetry = Telemetry(self.fleet, self.metrics)
         self._announce = announce
         self._grpc: GrpcLinkServer | None = None
+        self._server: GracefulServer | None = None
+        self._stop_requested = False
         self._closed = False
         #: The bound HTTP port, once :meth:`serve` has started listening.
         self.http_port: int | None = None
@@ -168,12 +171,13 @@ class Coordinator:
         return create_app(self)
 
     async def serve(self, *, ready: asyncio.Event | None = None) -> None:
-        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled.
+        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled or
+        :meth:`shutdown`.
 
         SIGUSR1 logs the process's asyncio tasks, RSS and open fds (``runtime stats``).
         """
         install_stats_signal()
-        server = uvicorn.Server(
+        server = GracefulServer(
             uvicorn.Config(
                 self.app(),  # type: ignore[arg-type]
                 host=self.config.host,
@@ -185,8 +189,12 @@ class Coordinator:
                 ws_ping_interval=None,
                 **uvicorn_limits(self.config),
                 **uvicorn_tls(self.config),  # type: ignore[arg-type]
-            )
+            ),
+            close_links=self.links.aclose,
         )
+        self._server = server
+        if self._stop_requested:
+            server.should_exit = True
         task = asyncio.create_task(server.serve())
         try:
             # uvicorn offers only a `started` flag to learn that it listens.
@@ -202,6 +210,15 @@ class Coordinator:
             server.should_exit = True
             await self.links.aclose()
             await asyncio.gather(task, return_exceptions=True)
+
+    def shutdown(self) -> None:
+        """Ask :meth:`serve` to stop: no new connections, client WebSockets closed with
+        ``1001``, in-flight requests given ``SHUTDOWN_GRACE`` seconds, then the node links
+        closed cleanly. Safe to call from a signal handler, and more than once.
+        """
+        self._stop_requested = True
+        if self._server is not None:
+            self._server.should_exit = True
 
     async def aclose(self) -> None:
         """Close links, listeners and the store; idempotent."""

@@ -30,7 +30,7 @@ from docklord import __version__
 from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator
 from docklord.errors import NotFound
-from docklord.link import Channel, LinkSession, memory_pair
+from docklord.link import Channel, LinkSession, LinkSettings, memory_pair
 from docklord.node._ops_streams import CONTROL, EOF, PLAIN, READY, STDOUT, control
 from docklord.protocol import PROTOCOL_VERSION
 from docklord.protocol import docklord_pb2 as pb
@@ -257,7 +257,11 @@ class FuzzFleet:
             request_timeout=5.0,
         )
         coordinator = await stack.enter_async_context(
-            Coordinator(config, announce=lambda _: None, ping_interval=5.0, dead_after=30.0)
+            Coordinator(
+                config,
+                announce=lambda _: None,
+                link=LinkSettings(ping_interval=5.0, dead_after=30.0, request_timeout=5.0),
+            )
         )
         self.coordinator = coordinator
         self._app = create_app(coordinator)
