@@ -119,7 +119,13 @@ class GracefulServer(uvicorn.Server):
             await asyncio.sleep(0.05)
         left = self._client_connections()
         await self._close_links()
-        for task in self.server_state.tasks:
+        # The link routes end a moment after their links closed; stuck requests get the rest
+        # of the grace period (at least a second for those routes), then are cancelled.
+        tasks = set(self.server_state.tasks)
+        if tasks:
+            remaining = max(grace - (self.loop_time() - started), 1.0)
+            _, tasks = await asyncio.wait(tasks, timeout=remaining)
+        for task in tasks:
             task.cancel(msg="coordinator shutdown: the grace period is over")
         log.info(
             "http server stopped",
