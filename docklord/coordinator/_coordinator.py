@@ -22,6 +22,7 @@ from docklord.coordinator._http import GracefulServer, uvicorn_limits
 from docklord.coordinator._instances import InstanceReconciler
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
+from docklord.coordinator._refs import check_uncached_ref
 from docklord.coordinator._telemetry import Telemetry
 from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
 from docklord.errors import NotFound
@@ -154,15 +155,16 @@ class Coordinator:
     def container_ref(self, node_id: str, ref: str) -> str:
         """The full id of container ``ref`` on ``node_id`` from the live cache.
 
-        An ambiguous prefix raises ``Conflict`` and an offline node ``NodeOffline``; a ref the
-        cache does not know yet (a container created a moment ago) is passed through for the
-        node's engine to resolve, so the answer is then the engine's own ``not_found``.
+        An ambiguous ref raises ``AmbiguousRef`` (409) and an offline node ``NodeOffline``; a
+        ref the cache does not know yet (a container created a moment ago) is passed through
+        for the node's engine to resolve, so the answer is then the engine's own
+        ``not_found``, unless it is shorter than an id prefix may be (``NotFound`` here).
         """
         try:
             return self.fleet.resolve(node_id, ref).id
         except NotFound:
             self.fleet.node(node_id)
-            return ref
+            return check_uncached_ref(ref)
 
     def app(self) -> object:
         """The ASGI application."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from docklord.coordinator import check_uncached_ref
 from docklord.errors import NotFound, PermissionDenied
 from docklord.node._ops_instances import INSTANCE_LABEL, NAME_PREFIX
 from docklord.web._auth import Principal, Role
@@ -94,7 +95,7 @@ async def resolve_visible(
     the cache has not seen yet. An instance answers ``NotFound``, like a missing container.
 
     Raises:
-        NotFound, NodeOffline, Conflict: as :meth:`Coordinator.container_ref`.
+        NotFound, NodeOffline, AmbiguousRef: as :meth:`Coordinator.container_ref`.
     """
     if principal.role >= Role.ADMIN:
         return coordinator.container_ref(node, ref)
@@ -104,6 +105,7 @@ async def resolve_visible(
         ).id
     except NotFound:
         coordinator.fleet.node(node)  # an unknown node stays "no such node"
+    ref = check_uncached_ref(ref)
     doc = await coordinator.call(node, "containers.inspect", {"ref": ref, "raw": False})
     summary = doc["summary"]
     if not may_reach(principal, summary.get("labels") or {}, summary.get("name", "")):

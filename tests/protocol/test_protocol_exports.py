@@ -14,6 +14,8 @@ STATS_EXPORTS = [
     "stats_from_proto",
     "stats_to_proto",
 ]
+#: The ref resolver (docklord/protocol/_refs.py).
+REF_EXPORTS = ["MAX_REF_CANDIDATES", "MIN_ID_PREFIX", "resolve_ref"]
 
 
 def test_protocol_exports() -> None:
@@ -69,6 +71,7 @@ def test_protocol_exports() -> None:
             "summary_to_proto",
         ]
         + STATS_EXPORTS
+        + REF_EXPORTS
     )
 
 
