@@ -252,12 +252,9 @@ async def test_references_ambiguous_and_unknown(
     # not handed to the engine (which would take them). 4-character ambiguity (409
     # ambiguous_ref with the candidates) needs colliding ids: tests/web/test_refs_api.py.
     for short in (prefix, ids[0][:3]):
-        for request in (
-            client.get(f"{cluster.base}/containers/{short}"),
-            client.post(f"{cluster.base}/containers/{short}/start"),
-            client.delete(f"{cluster.base}/containers/{short}"),
-        ):
-            assert error_of(await request, 404)["code"] == "not_found"
+        for method, path in (("GET", short), ("POST", f"{short}/start"), ("DELETE", short)):
+            response = await client.request(method, f"{cluster.base}/containers/{path}")
+            assert error_of(response, 404)["code"] == "not_found"
     assert await cached(), "a short prefix removed a container"
     found = await client.get(f"{cluster.base}/containers/{ids[0][:12]}")
     assert found.status_code == 200 and found.json()["id"] == ids[0]
