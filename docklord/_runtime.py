@@ -1,7 +1,8 @@
-"""Process figures on demand: ``kill -USR1 PID`` logs asyncio tasks, RSS and open fds.
+"""Process signals: ``kill -USR1 PID`` logs asyncio tasks, RSS and open fds; SIGTERM and
+SIGINT start a graceful shutdown.
 
-The soak command (``bench/soak.py``) reads them to show that long runs leak nothing. A signal
-and a log line need no endpoint, so nothing is exposed to the network.
+The soak command (``bench/soak.py``) reads the figures to show that long runs leak nothing. A
+signal and a log line need no endpoint, so nothing is exposed to the network.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
-__all__ = ["install_stats_signal", "runtime_stats"]
+__all__ = ["install_shutdown_signals", "install_stats_signal", "runtime_stats"]
 
 log = structlog.get_logger(__name__)
 
@@ -48,3 +50,28 @@ def install_stats_signal() -> None:
         # NotImplementedError where the loop has no signal support (Windows). The stats are a
         # diagnostic for bench.soak; the process runs the same without them.
         log.debug("runtime stats on SIGUSR1 not available here")
+
+
+def install_shutdown_signals(shutdown: Callable[[], None]) -> None:
+    """Call ``shutdown`` on SIGTERM and SIGINT (call from the running loop, main thread).
+
+    ``shutdown`` only asks the process to stop (drain, close its links, exit 0), so a second
+    signal calls it again harmlessly; the grace periods bound how long the stop takes.
+    """
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, _announced(sig, shutdown))
+        except (RuntimeError, ValueError, NotImplementedError):
+            # The refusals above (off the main thread, closed loop, no signal support): the
+            # process then stops the default way.
+            log.debug("graceful shutdown on signals not available here")
+            return
+
+
+def _announced(sig: signal.Signals, shutdown: Callable[[], None]) -> Callable[[], None]:
+    def handler() -> None:
+        log.info("shutting down", signal=sig.name)
+        shutdown()
+
+    return handler

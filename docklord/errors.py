@@ -15,6 +15,7 @@ same class is raised on the other side::
     │   └── HandshakeRejected          401 rejected
     ├── NotFound                       404 not_found
     ├── Conflict                       409 conflict
+    │   └── AmbiguousRef               409 ambiguous_ref
     ├── Unauthenticated                401 unauthenticated
     ├── PermissionDenied               403 forbidden
     ├── InvalidInput                   422 invalid_input
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AmbiguousRef",
     "Conflict",
     "ConfigError",
     "DocklordError",
@@ -137,6 +139,15 @@ class Conflict(DocklordError):
     status = 409
 
 
+class AmbiguousRef(Conflict):
+    """A reference (an id prefix, a name across nodes) matches several objects.
+
+    ``details`` is ``{"matches": [candidates, with ids and names], "count": n}``.
+    """
+
+    code = "ambiguous_ref"
+
+
 class Unauthenticated(DocklordError):
     """No valid credentials were presented."""
 
@@ -178,6 +189,7 @@ _BY_CODE: dict[str, type[DocklordError]] = {
         HandshakeRejected,
         NotFound,
         Conflict,
+        AmbiguousRef,
         Unauthenticated,
         PermissionDenied,
         InvalidInput,

@@ -206,23 +206,27 @@ def _load(cls: Any, flags: dict[str, Any], config_file: str | None) -> Any:
 
 
 async def _coordinator_main(cfg: CoordinatorConfig) -> None:
+    from docklord._runtime import install_shutdown_signals
     from docklord.coordinator import Coordinator
     from docklord.logs import configure
     from docklord.web import create_app
 
     configure(cfg.log_format, cfg.log_level)
     async with Coordinator(cfg) as coordinator:
+        install_shutdown_signals(coordinator.shutdown)
         await coordinator.serve(create_app(coordinator))
 
 
 async def _node_main(cfg: NodeConfig) -> None:
-    from docklord._runtime import install_stats_signal
+    from docklord._runtime import install_shutdown_signals, install_stats_signal
     from docklord.logs import configure
     from docklord.node import NodeAgent
 
     configure(cfg.log_format, cfg.log_level)
     install_stats_signal()
-    await NodeAgent(cfg).run()
+    agent = NodeAgent(cfg)
+    install_shutdown_signals(agent.shutdown)
+    await agent.run()
 
 
 def _run(main: Any) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from docklord._runtime import install_shutdown_signals
 from docklord.config import CoordinatorConfig, NodeConfig
 from docklord.coordinator import Coordinator
 from docklord.errors import HandshakeRejected
@@ -76,6 +77,8 @@ async def up_main(cfg: CoordinatorConfig, docker_host: str, *, reset_node: bool 
                 old_node_id=old.node_id,
             )
     async with Coordinator(cfg) as coordinator:
+        # The local node runs until the server has drained: requests in flight need it.
+        install_shutdown_signals(coordinator.shutdown)
         ready = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             server = tasks.create_task(coordinator.serve(create_app(coordinator), ready=ready))

@@ -9,7 +9,7 @@ from docklord.coordinator._history import History, NodeSample
 from docklord.coordinator._json import container_json, event_json, iso
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import Enrolled, NodeAuthenticator, Registration
-from docklord.coordinator._refs import resolve_ref
+from docklord.coordinator._refs import check_uncached_ref, resolve_ref
 from docklord.coordinator._telemetry import FleetSeries, Telemetry
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "SourceBudget",
     "Subscriber",
     "Telemetry",
+    "check_uncached_ref",
     "container_json",
     "event_json",
     "iso",

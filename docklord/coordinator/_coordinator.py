@@ -19,14 +19,15 @@ from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._history import History
-from docklord.coordinator._http import uvicorn_limits
+from docklord.coordinator._http import GracefulServer, uvicorn_limits
 from docklord.coordinator._instances import InstanceReconciler
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
+from docklord.coordinator._refs import check_uncached_ref
 from docklord.coordinator._telemetry import Telemetry
 from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
 from docklord.errors import NotFound
-from docklord.link import Channel, GrpcLinkServer
+from docklord.link import Channel, GrpcLinkServer, LinkSettings
 from docklord.store import Store
 
 __all__ = ["Coordinator"]
@@ -43,6 +44,10 @@ class Coordinator:
 
         async with Coordinator(config) as coordinator:
             await coordinator.serve(create_app(coordinator))
+
+    ``link`` sets the node links' keepalive (sent to each node in its ``Welcome``); by
+    default pings every 2 s, a link silent for 5 s is dead, requests wait
+    ``config.request_timeout``.
     """
 
     def __init__(
@@ -50,8 +55,7 @@ class Coordinator:
         config: CoordinatorConfig,
         *,
         announce: Callable[[str], None] = print,
-        ping_interval: float = 2.0,
-        dead_after: float = 5.0,
+        link: LinkSettings | None = None,
     ) -> None:
         self.config = config
         self.coordinator_id = secrets.token_hex(4)
@@ -62,9 +66,7 @@ class Coordinator:
             self.fleet,
             self.auth,
             coordinator_id=self.coordinator_id,
-            ping_interval=ping_interval,
-            dead_after=dead_after,
-            request_timeout=config.request_timeout,
+            settings=link or LinkSettings(request_timeout=config.request_timeout),
         )
         self.instances = InstanceReconciler(self.store, self.fleet, self.call)
         self.metrics = CollectorRegistry()
@@ -72,6 +74,8 @@ class Coordinator:
         self.telemetry = Telemetry(self.fleet, self.metrics)
         self._announce = announce
         self._grpc: GrpcLinkServer | None = None
+        self._server: GracefulServer | None = None
+        self._stop_requested = False
         self._closed = False
         #: The bound HTTP port, once :meth:`serve` has started listening.
         self.http_port: int | None = None
@@ -154,23 +158,25 @@ class Coordinator:
     def container_ref(self, node_id: str, ref: str) -> str:
         """The full id of container ``ref`` on ``node_id`` from the live cache.
 
-        An ambiguous prefix raises ``Conflict`` and an offline node ``NodeOffline``; a ref the
-        cache does not know yet (a container created a moment ago) is passed through for the
-        node's engine to resolve, so the answer is then the engine's own ``not_found``.
+        An ambiguous ref raises ``AmbiguousRef`` (409) and an offline node ``NodeOffline``; a
+        ref the cache does not know yet (a container created a moment ago) is passed through
+        for the node's engine to resolve, so the answer is then the engine's own
+        ``not_found``, unless it is shorter than an id prefix may be (``NotFound`` here).
         """
         try:
             return self.fleet.resolve(node_id, ref).id
         except NotFound:
             self.fleet.node(node_id)
-            return ref
+            return check_uncached_ref(ref)
 
     async def serve(self, app: ASGIApp, *, ready: asyncio.Event | None = None) -> None:
-        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled.
+        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled or
+        :meth:`shutdown`.
 
         SIGUSR1 logs the process's asyncio tasks, RSS and open fds (``runtime stats``).
         """
         install_stats_signal()
-        server = uvicorn.Server(
+        server = GracefulServer(
             uvicorn.Config(
                 app,
                 host=self.config.host,
@@ -182,8 +188,12 @@ class Coordinator:
                 ws_ping_interval=None,
                 **uvicorn_limits(self.config),
                 **uvicorn_tls(self.config),  # type: ignore[arg-type]
-            )
+            ),
+            close_links=self.links.aclose,
         )
+        self._server = server
+        if self._stop_requested:
+            server.should_exit = True
         task = asyncio.create_task(server.serve())
         try:
             # uvicorn offers only a `started` flag to learn that it listens.
@@ -199,6 +209,15 @@ class Coordinator:
             server.should_exit = True
             await self.links.aclose()
             await asyncio.gather(task, return_exceptions=True)
+
+    def shutdown(self) -> None:
+        """Ask :meth:`serve` to stop: no new connections, client WebSockets closed with
+        ``1001``, in-flight requests given ``SHUTDOWN_GRACE`` seconds, then the node links
+        closed cleanly. Safe to call from a signal handler, and more than once.
+        """
+        self._stop_requested = True
+        if self._server is not None:
+            self._server.should_exit = True
 
     async def aclose(self) -> None:
         """Close links, listeners and the store; idempotent."""

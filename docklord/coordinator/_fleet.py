@@ -318,7 +318,8 @@ class Fleet:
         *,
         visible: Callable[[ContainerSummary], bool] | None = None,
     ) -> ContainerSummary:
-        """The container ``ref`` (id, unique id prefix or name) on an online node.
+        """The container ``ref`` (id, unique id prefix of 4+ characters, or name) on an online
+        node.
 
         With ``visible``, only the containers it accepts are candidates: the others neither
         match nor make a prefix ambiguous (a caller never learns of them).
@@ -326,7 +327,7 @@ class Fleet:
         Raises:
             NotFound: unknown node or container.
             NodeOffline: the node is offline.
-            Conflict: an ambiguous prefix; ``details["matches"]`` lists the candidates.
+            AmbiguousRef: an ambiguous prefix; ``details["matches"]`` lists the candidates.
         """
         self.online_session(node_id)
         state = self.node(node_id)

@@ -17,29 +17,44 @@ headers are complete. So the guard sits in the HTTP protocol itself (a subclass 
 - uvicorn's ``limit_concurrency`` (``503`` past ``max_connections`` open connections) and
   h11's limit on the size of the request line and headers (``max_header_size``).
 
-WebSockets use a subclass of uvicorn's sans-I/O WebSocket protocol whose only change is how
-invalid UTF-8 in a text frame is reported: the socket is closed with ``1007`` as before, with a
-one-line warning instead of a traceback rendered on the event loop.
+WebSockets use a subclass of uvicorn's sans-I/O WebSocket protocol with two changes: invalid
+UTF-8 in a text frame is reported with a one-line warning instead of a traceback rendered on
+the event loop (the socket is closed with ``1007`` as before), and a shutdown closes client
+sockets with ``1001`` (going away) instead of uvicorn's ``1012`` (service restart): a stopped
+coordinator is not known to come back.
+
+Shutdown (:class:`GracefulServer`, on SIGTERM): stop listening, close idle connections and
+client WebSockets (``1001``), let in-flight requests finish for up to :data:`SHUTDOWN_GRACE`
+seconds (requests that wait on a node need its link, so node links stay up meanwhile), then
+close the node links cleanly and cancel what is left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
 import h11
 import structlog
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from docklord.config import CoordinatorConfig
 
-__all__ = ["SLOW_GRACE", "uvicorn_limits"]
+__all__ = ["SHUTDOWN_GRACE", "SLOW_GRACE", "GracefulServer", "uvicorn_limits"]
 
 log = structlog.get_logger(__name__)
 
 #: Seconds a request may take to arrive before its connection counts as slow for its address.
 SLOW_GRACE = 2.0
+#: Seconds a shutdown waits for in-flight HTTP requests before cancelling them.
+SHUTDOWN_GRACE = 10.0
+#: The WebSocket path of node links, which a shutdown closes last.
+LINK_PATH = "/api/v1/link"
 
 _TIMEOUT_BODY = b'{"error": {"code": "timeout", "message": "the request took too long to arrive"}}'
 _TIMEOUT_RESPONSE = (
@@ -64,7 +79,75 @@ def uvicorn_limits(config: CoordinatorConfig) -> dict[str, Any]:
         "timeout_keep_alive": config.keepalive_timeout,
         "limit_concurrency": config.max_connections or None,
         "h11_max_incomplete_event_size": config.max_header_size,
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE,
     }
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server with the coordinator's shutdown order (see above).
+
+    Signals are left to the caller (``docklord coordinator`` sets ``should_exit`` on SIGTERM):
+    uvicorn's own handlers would raise the signal again once stopped, and the process would
+    end by SIGTERM before closing its store instead of exiting 0.
+
+    Args:
+        config: the uvicorn configuration.
+        close_links: closes every node link (after the requests are done).
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, *, close_links: Callable[[], Awaitable[None]]
+    ) -> None:
+        super().__init__(config)
+        self._close_links = close_links
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        started = self.loop_time()
+        for conn in self._client_connections():
+            conn.shutdown()
+        grace = self.config.timeout_graceful_shutdown or SHUTDOWN_GRACE
+        # uvicorn has no event for "a connection closed": it polls the same way.
+        while self._client_connections() and self.loop_time() - started < grace:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        left = self._client_connections()
+        await self._close_links()
+        # The link routes end a moment after their links closed; stuck requests get the rest
+        # of the grace period (at least a second for those routes), then are cancelled.
+        tasks = set(self.server_state.tasks)
+        if tasks:
+            remaining = max(grace - (self.loop_time() - started), 1.0)
+            _, tasks = await asyncio.wait(tasks, timeout=remaining)
+        for task in tasks:
+            task.cancel(msg="coordinator shutdown: the grace period is over")
+        log.info(
+            "http server stopped",
+            seconds=round(self.loop_time() - started, 3),
+            connections_cut_off=len(left),
+        )
+
+    @staticmethod
+    def loop_time() -> float:
+        return asyncio.get_running_loop().time()
+
+    def _client_connections(self) -> list[Any]:
+        return [c for c in self.server_state.connections if not _is_node_link(c)]
+
+
+def _is_node_link(conn: Any) -> bool:
+    scope = getattr(conn, "scope", None)
+    return (
+        isinstance(conn, WebSocketsSansIOProtocol)
+        and isinstance(scope, dict)
+        and scope.get("path") == LINK_PATH
+    )
 
 
 class _SlowClients:
@@ -169,7 +252,19 @@ class GuardedH11Protocol(H11Protocol):
 
 
 class QuietWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol; invalid UTF-8 closes with ``1007`` without a traceback."""
+    """uvicorn's WebSocket protocol; invalid UTF-8 closes with ``1007`` without a traceback,
+    a shutdown closes with ``1001``."""
+
+    def shutdown(self) -> None:
+        if self.close_sent or not self.handshake_complete:
+            super().shutdown()
+            return
+        # uvicorn's own shutdown, with 1001 (going away) in place of 1012 (service restart).
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1001})
+        self.conn.send_close(1001, "coordinator shutting down")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type == "text" and not self.close_sent:

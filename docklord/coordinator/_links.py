@@ -9,7 +9,7 @@ from docklord.coordinator._budget import SourceBudget, source_of
 from docklord.coordinator._fleet import Fleet
 from docklord.coordinator._nodeauth import NodeAuthenticator
 from docklord.errors import DocklordError, HandshakeRejected, InvalidInput, LinkError
-from docklord.link import LinkSession, Transport
+from docklord.link import LinkSession, LinkSettings, Transport
 from docklord.protocol import PROTOCOL_VERSION, check_hello, clean_envelope
 from docklord.protocol import docklord_pb2 as pb
 
@@ -39,17 +39,13 @@ class LinkManager:
         auth: NodeAuthenticator,
         *,
         coordinator_id: str,
-        ping_interval: float = 2.0,
-        dead_after: float = 5.0,
-        request_timeout: float = 30.0,
+        settings: LinkSettings | None = None,
         failure_budget: SourceBudget | None = None,
     ) -> None:
         self.fleet = fleet
         self.auth = auth
         self.coordinator_id = coordinator_id
-        self.ping_interval = ping_interval
-        self.dead_after = dead_after
-        self.request_timeout = request_timeout
+        self.settings = settings or LinkSettings()
         # Bad handshakes per source: 20 at once, then 5 a second.
         self.failures = failure_budget or SourceBudget(burst=20, rate=5)
         self._sessions: set[LinkSession] = set()
@@ -125,7 +121,7 @@ class LinkManager:
             coordinator_id=self.coordinator_id,
             protocol_version=PROTOCOL_VERSION,
             known_seq=known,
-            ping_interval_ms=int(self.ping_interval * 1000),
+            ping_interval_ms=int(self.settings.ping_interval * 1000),
         )
         if enrolled:
             welcome.assigned_node_id, welcome.assigned_password = node_id, enrolled.password
@@ -138,9 +134,7 @@ class LinkManager:
             transport,
             name=f"node {node_id}",
             on_message=lambda env: self._on_message(node_id, env),
-            ping_interval=self.ping_interval,
-            dead_after=self.dead_after,
-            default_timeout=self.request_timeout,
+            settings=self.settings,
         )
         async with session:
             previous = self.fleet.nodes.get(node_id)

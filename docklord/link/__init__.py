@@ -17,6 +17,7 @@ from docklord.link._channel import Channel, ChannelHandler, ChannelState
 from docklord.link._memory import memory_pair
 from docklord.link._requests import RequestHandler
 from docklord.link._session import LinkSession, MessageHandler, SessionState
+from docklord.link._settings import LinkSettings
 from docklord.link._transport import Transport
 from docklord.link._websocket import StarletteWebSocketTransport, connect_websocket
 
@@ -33,6 +34,7 @@ __all__ = [
     "ChannelState",
     "GrpcLinkServer",
     "LinkSession",
+    "LinkSettings",
     "MessageHandler",
     "RequestHandler",
     "SessionState",

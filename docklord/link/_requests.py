@@ -65,6 +65,8 @@ class RequestTable:
         self._ids = itertools.count(1)
         self.pending: dict[int, asyncio.Future[Response]] = {}
         self.serving: dict[int, asyncio.Task[None]] = {}
+        #: Set while this end shuts down: new requests get it as their answer.
+        self.refusal: LinkError | None = None
 
     async def call(self, method: str, args: Any, wait: float) -> Any:
         """Sends a request and waits ``wait`` seconds for its answer (``LinkSession.request``)."""
@@ -122,6 +124,8 @@ class RequestTable:
         try:
             if handler is None:
                 raise NotFound(f"this end of the link serves no requests ({method!r})")
+            if self.refusal is not None:
+                raise self.refusal
             if len(self.serving) >= self._max_serving:
                 raise LinkError(f"too many concurrent requests (limit {self._max_serving})")
             if request_id in self.serving:

@@ -11,10 +11,11 @@ from typing import Any, Protocol, Self
 
 import structlog
 
-from docklord.errors import InvalidInput, LinkClosed
+from docklord.errors import InvalidInput, LinkClosed, LinkError
 from docklord.link._channel import DEFAULT_WINDOW, Channel, ChannelHandler, ChannelTable
 from docklord.link._outbox import Outbox
 from docklord.link._requests import RequestHandler, RequestTable
+from docklord.link._settings import LinkSettings
 from docklord.link._tasks import cancel_and_wait
 from docklord.link._transport import Transport
 from docklord.protocol import Batch, Envelope, Ping, Pong
@@ -29,6 +30,8 @@ FLUSH_TIMEOUT = 1.0
 BATCH_FRAMES = 256
 #: ...and about this many encoded bytes (well under ``MAX_FRAME_BYTES``).
 BATCH_BYTES = 1024 * 1024
+
+_DEFAULT_SETTINGS = LinkSettings()
 
 
 class MessageHandler(Protocol):
@@ -75,10 +78,8 @@ class LinkSession:
         on_channel: serves channels the peer opens; without it they are refused.
         on_message: receives every other envelope in order; it holds up the reader, so keep
             it quick (without it they are dropped).
-        ping_interval: seconds between pings.
-        dead_after: seconds without any frame after which the link is declared dead.
-        default_timeout: seconds a request waits for its answer unless told otherwise.
-        max_concurrent_requests: requests from the peer served at once.
+        settings: pings, the silence limit, the default request timeout and the cap on
+            requests served at once (:class:`LinkSettings`).
         dialer: True on the end that dialed the link (the node): its channel ids are odd,
             the other end's even, so both ends can open channels without collisions.
     """
@@ -91,26 +92,22 @@ class LinkSession:
         on_request: RequestHandler | None = None,
         on_channel: ChannelHandler | None = None,
         on_message: MessageHandler | None = None,
-        ping_interval: float = 2.0,
-        dead_after: float = 5.0,
-        default_timeout: float = 30.0,
-        max_concurrent_requests: int = 256,
+        settings: LinkSettings = _DEFAULT_SETTINGS,
         dialer: bool = False,
     ) -> None:
-        if not 0 < ping_interval < dead_after:
-            raise ValueError("need 0 < ping_interval < dead_after")
-        if default_timeout <= 0 or max_concurrent_requests < 1:
-            raise ValueError("default_timeout and max_concurrent_requests must be positive")
         self._transport = transport
         self._peer = transport.peer
         self._name = name or transport.peer
         self._on_message = on_message
-        self._ping_interval = ping_interval
-        self._dead_after = dead_after
-        self._default_timeout = default_timeout
+        self._settings = settings
+        self._ping_interval = settings.ping_interval
+        self._dead_after = settings.dead_after
+        self._default_timeout = settings.request_timeout
         self._state = SessionState.NEW
         self._outbox = Outbox()
-        self._requests = RequestTable(self._outbox, self._peer, on_request, max_concurrent_requests)
+        self._requests = RequestTable(
+            self._outbox, self._peer, on_request, settings.max_concurrent_requests
+        )
         self._channels = ChannelTable(self._outbox, self._peer, on_channel, dialer=dialer)
         self._loops: list[asyncio.Task[None]] = []
         self._ping_nonces = itertools.count(1)
@@ -146,6 +143,11 @@ class LinkSession:
     def closed(self) -> bool:
         """True once the session is closing or closed; nothing more can be sent."""
         return self._state in (SessionState.CLOSING, SessionState.CLOSED)
+
+    @property
+    def settings(self) -> LinkSettings:
+        """The keepalive and timeout settings this session runs with."""
+        return self._settings
 
     @property
     def peer(self) -> str:
@@ -191,7 +193,7 @@ class LinkSession:
         Args:
             method: the operation's name.
             args: its JSON arguments.
-            timeout: seconds to wait for the answer (default: ``default_timeout``).
+            timeout: seconds to wait for the answer (default: ``settings.request_timeout``).
 
         Raises:
             RequestTimeout: no answer in time; the peer is told to cancel the call.
@@ -302,6 +304,24 @@ class LinkSession:
         if not self.closed:
             self._closed_locally = True
         await self._shutdown(LinkClosed(f"link to {self._peer} closed by this end"))
+
+    async def drain(self, grace: float) -> int:
+        """Refuses new requests from the peer and waits up to ``grace`` seconds for the ones
+        being served to answer (a shutdown's first step; :meth:`aclose` is the next).
+
+        Refused requests fail with ``link_error`` at once, so the peer can tell them from a
+        timeout. Channels are not waited for: a followed log never ends by itself.
+
+        Returns:
+            How many requests were still being served at the deadline.
+        """
+        # Read by the peer, for whom this end is the other one.
+        self._requests.refusal = LinkError("the other end of this link is shutting down")
+        serving = list(self._requests.serving.values())
+        if not serving:
+            return 0
+        _, left = await asyncio.wait(serving, timeout=grace)
+        return len(left)
 
     async def __aenter__(self) -> Self:
         return self

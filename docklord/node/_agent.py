@@ -17,7 +17,7 @@ from docklord._aio import first_of
 from docklord.config import NodeConfig
 from docklord.engine import Engine
 from docklord.errors import ConfigError, HandshakeRejected, LinkClosed, LinkError
-from docklord.link import LinkSession, Transport, connect_websocket
+from docklord.link import LinkSession, LinkSettings, Transport, connect_websocket
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
 from docklord.node._operations import Operations
 from docklord.node._ops_instances import InstanceSettings
@@ -35,6 +35,8 @@ FATAL_REJECTIONS = frozenset({"bad_credentials", "revoked", "unsupported_version
 
 HANDSHAKE_TIMEOUT = 10.0
 SNAPSHOT_JOURNAL = 2_000
+#: Seconds a shutdown (SIGTERM) waits for the requests being served before closing the link.
+SHUTDOWN_GRACE = 10.0
 
 
 class NodeAgent:
@@ -48,6 +50,11 @@ class NodeAgent:
     A first start without credentials generates an identity and stores it in the state dir
     (``node.json``, mode 0600). Its password is announced only when stdout is a terminal;
     otherwise (a service, a log file) the announcement names the file instead.
+
+    :meth:`shutdown` (``docklord node`` calls it on SIGTERM) drains the link: new requests
+    are refused, the ones being served get ``grace`` seconds to answer, queued events and
+    answers are flushed, and the link closes with a normal close frame, so the coordinator
+    marks the node offline at once. Then :meth:`run` returns.
     """
 
     def __init__(
@@ -74,21 +81,52 @@ class NodeAgent:
         )
         self.identity: NodeIdentity | None = None
         self.connected = asyncio.Event()
+        #: The live link, while there is one.
+        self.session: LinkSession | None = None
+        self._stop = asyncio.Event()
+        self._grace = SHUTDOWN_GRACE
         self._connect = connect
         self._announce = announce
         # Whether ``announce`` reaches a person's terminal (the default: stdout is a TTY).
         self._on_terminal = on_terminal or sys.stdout.isatty
 
     async def run(self) -> None:
-        """Run until cancelled, or until the coordinator rejects this node for good."""
+        """Run until :meth:`shutdown`, cancelled, or rejected by the coordinator for good."""
         self.identity = self._resolve_identity()
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.watcher.run(), name="watcher")
-                tasks.create_task(self.sampler.run(), name="sampler")
-                tasks.create_task(self._link_forever(), name="link")
+                children = [
+                    tasks.create_task(self.watcher.run(), name="watcher"),
+                    tasks.create_task(self.sampler.run(), name="sampler"),
+                    tasks.create_task(self._link_forever(), name="link"),
+                ]
+                await self._stop.wait()
+                await self._close_link()
+                for child in children:
+                    child.cancel()
         finally:
             await self.engine.aclose()
+
+    def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Ask :meth:`run` to drain the link (``grace`` seconds at most) and return.
+
+        Safe to call from a signal handler; calling it again changes nothing.
+        """
+        if not self._stop.is_set():
+            self._grace = grace
+            self._stop.set()
+
+    async def _close_link(self) -> None:
+        session = self.session
+        if session is None or session.closed:
+            return
+        started = time.monotonic()
+        left = await session.drain(self._grace)
+        # aclose() sends what is queued (answers, events) before the close frame.
+        await session.aclose()
+        log.info(
+            "link drained", seconds=round(time.monotonic() - started, 3), requests_cut_off=left
+        )
 
     def _resolve_identity(self) -> NodeIdentity | None:
         cfg = self.config
@@ -120,7 +158,7 @@ class NodeAgent:
     async def _link_forever(self) -> None:
         delay, attempt = 0.2, 0
         urls = self.config.coordinator
-        while True:
+        while not self._stop.is_set():
             url = urls[attempt % len(urls)]
             attempt += 1
             started = time.monotonic()
@@ -137,6 +175,8 @@ class NodeAgent:
                 # must not end the node: it links again, and the catch-up resends what is due.
                 log.error("link failed", coordinator=url, error=repr(exc), exc_info=exc)
             self.connected.clear()
+            if self._stop.is_set():
+                return
             if time.monotonic() - started > 10:
                 delay = 0.2
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311
@@ -151,17 +191,23 @@ class NodeAgent:
                 name=f"coordinator {url}",
                 on_request=self.operations.handle,
                 on_channel=self.operations.channel,
+                settings=LinkSettings.for_ping_interval_ms(welcome.ping_interval_ms),
                 dialer=True,
             )
             async with session:
                 log.info("linked", coordinator=url, node_id=self._node_id)
+                self.session = session
                 self.connected.set()
-                await first_of(
-                    session.run(),
-                    self._pump(session, welcome.known_seq),
-                    self.sampler.forward(session.send),
-                )
-                raise LinkClosed(f"link to {url} closed")
+                try:
+                    await first_of(
+                        session.run(),
+                        self._pump(session, welcome.known_seq),
+                        self.sampler.forward(session.send),
+                    )
+                finally:
+                    self.session = None
+                if not self._stop.is_set():
+                    raise LinkClosed(f"link to {url} closed")
         finally:
             await transport.close()
 

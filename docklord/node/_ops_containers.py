@@ -19,8 +19,16 @@ import structlog
 from docklord.engine import Engine
 from docklord.errors import Conflict, DocklordError, EngineError, InvalidInput, NotFound
 from docklord.link import Channel
-from docklord.model import ContainerSpec, ContainerState, ExecResult, MountSpec, PortSpec
+from docklord.model import (
+    ContainerSpec,
+    ContainerState,
+    ExecResult,
+    ImageSummary,
+    MountSpec,
+    PortSpec,
+)
 from docklord.node._handlers import ChannelHandler, Method
+from docklord.protocol import resolve_ref
 
 __all__ = ["MAX_EXEC_OUTPUT", "channels", "methods", "to_json"]
 
@@ -353,8 +361,18 @@ class _Resources:
         return {"images": to_json(await self.engine.list_images())}
 
     async def remove_image(self, args: Args) -> dict[str, Any]:
-        force = _bool(args, "force")
-        return {"deleted": await self.engine.remove_image(_str(args, "ref"), force=force)}
+        ref, force = _str(args, "ref"), _bool(args, "force")
+        # The engine takes any id prefix, even "b": the one resolver decides what ref names
+        # (4+ characters, unique), then the engine gets the ref as typed (a tag untags).
+        resolve_ref(
+            ref,
+            await self.engine.list_images(),
+            kind="image",
+            id_of=lambda i: i.id,
+            names_of=_image_names,
+            describe=lambda i: {"id": i.id, "names": list(i.repo_tags)},
+        )
+        return {"deleted": await self.engine.remove_image(ref, force=force)}
 
     async def prune_images(self, args: Args) -> dict[str, Any]:
         dangling = _bool(args, "dangling", default=True)
@@ -400,6 +418,14 @@ class _Resources:
 
     async def remove_network(self, args: Args) -> dict[str, Any]:
         ref = _str(args, "ref")
+        resolve_ref(
+            ref,
+            await self.engine.list_networks(),
+            kind="network",
+            id_of=lambda n: n.id,
+            names_of=lambda n: (n.name,),
+            describe=lambda n: {"id": n.id, "name": n.name},
+        )
         try:
             await self.engine.remove_network(ref)
         except EngineError as exc:
@@ -437,3 +463,9 @@ def methods(engine: Engine) -> dict[str, Method]:
 def channels(engine: Engine) -> dict[str, ChannelHandler]:
     """Channel kinds of this module: ``images.pull``."""
     return {"images.pull": _Resources(engine).pull}
+
+
+def _image_names(image: ImageSummary) -> set[str]:
+    """What names an image: its tags (``:latest`` may be left out) and digests."""
+    tags = set(image.repo_tags)
+    return tags | {t.removesuffix(":latest") for t in tags} | set(image.repo_digests)

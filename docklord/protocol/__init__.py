@@ -165,3 +165,12 @@ __all__ += [
     "control",
     "parse_control",
 ]
+
+# How a ref names one object (the id-prefix and ambiguity rules both ends apply).
+from docklord.protocol._refs import (  # noqa: E402
+    MAX_REF_CANDIDATES,
+    MIN_ID_PREFIX,
+    resolve_ref,
+)
+
+__all__ += ["MAX_REF_CANDIDATES", "MIN_ID_PREFIX", "resolve_ref"]

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from docklord import __version__
 from docklord.errors import HandshakeRejected
-from docklord.link import LinkSession, Transport, connect_websocket
+from docklord.link import LinkSession, LinkSettings, Transport, connect_websocket
 from docklord.protocol import PROTOCOL_VERSION
 from docklord.protocol import docklord_pb2 as pb
 
@@ -111,7 +111,10 @@ class SimulatedNode:
                 f"simulated node {self.node_id} rejected: {reply.reject.message or reply}",
                 reason=reply.reject.reason,
             )
-        async with LinkSession(transport, name=self.node_id, dialer=True) as session:
+        settings = LinkSettings.for_ping_interval_ms(reply.welcome.ping_interval_ms)
+        async with LinkSession(
+            transport, name=self.node_id, settings=settings, dialer=True
+        ) as session:
             snapshot = pb.Snapshot(base_seq=self.base_seq, seq=self.seq, containers=self.containers)
             snapshot.engine.CopyFrom(pb.EngineStatus(available=True, message=self.engine_message))
             await session.send(pb.Envelope(snapshot=snapshot))

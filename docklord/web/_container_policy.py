@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from docklord.coordinator import Coordinator
+from docklord.coordinator import Coordinator, check_uncached_ref
 from docklord.errors import NotFound, PermissionDenied
 from docklord.model import INSTANCE_LABEL, NAME_PREFIX
 from docklord.web._auth import Principal, Role
@@ -92,7 +92,7 @@ async def resolve_visible(
     the cache has not seen yet. An instance answers ``NotFound``, like a missing container.
 
     Raises:
-        NotFound, NodeOffline, Conflict: as :meth:`Coordinator.container_ref`.
+        NotFound, NodeOffline, AmbiguousRef: as :meth:`Coordinator.container_ref`.
     """
     if principal.role >= Role.ADMIN:
         return coordinator.container_ref(node, ref)
@@ -102,6 +102,7 @@ async def resolve_visible(
         ).id
     except NotFound:
         coordinator.fleet.node(node)  # an unknown node stays "no such node"
+    ref = check_uncached_ref(ref)
     doc = await coordinator.call(node, "containers.inspect", {"ref": ref, "raw": False})
     summary = doc["summary"]
     if not may_reach(principal, summary.get("labels") or {}, summary.get("name", "")):

@@ -15,7 +15,7 @@ import pytest
 
 from docklord.coordinator import Fleet, LinkManager, NodeAuthenticator, Registration
 from docklord.errors import InvalidInput, LinkClosed
-from docklord.link import Transport, memory_pair
+from docklord.link import LinkSettings, Transport, memory_pair
 from docklord.protocol import Envelope, decode
 from docklord.store import Store
 
@@ -75,7 +75,9 @@ async def _hub(tmp_path: Path, registration: Registration) -> AsyncIterator[Hub]
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'coordinator.db'}")
     fleet = Fleet()
     auth = NodeAuthenticator(store, registration)
-    links = LinkManager(fleet, auth, coordinator_id="test", ping_interval=0.5, dead_after=5)
+    links = LinkManager(
+        fleet, auth, coordinator_id="test", settings=LinkSettings(ping_interval=0.5, dead_after=5)
+    )
     hub = Hub(store, fleet, auth, links)
     try:
         yield hub

@@ -30,7 +30,7 @@ from docklord import __version__
 from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator
 from docklord.errors import NotFound
-from docklord.link import Channel, LinkSession, memory_pair
+from docklord.link import Channel, LinkSession, LinkSettings, memory_pair
 from docklord.protocol import CONTROL, EOF, PLAIN, PROTOCOL_VERSION, READY, STDOUT, control
 from docklord.protocol import docklord_pb2 as pb
 from docklord.testing import SimulatedNode, eventually
@@ -256,7 +256,11 @@ class FuzzFleet:
             request_timeout=5.0,
         )
         coordinator = await stack.enter_async_context(
-            Coordinator(config, announce=lambda _: None, ping_interval=5.0, dead_after=30.0)
+            Coordinator(
+                config,
+                announce=lambda _: None,
+                link=LinkSettings(ping_interval=5.0, dead_after=30.0, request_timeout=5.0),
+            )
         )
         self.coordinator = coordinator
         self._app = create_app(coordinator)

@@ -13,6 +13,7 @@ def test_link_exports() -> None:
             "ChannelState",
             "GrpcLinkServer",
             "LinkSession",
+            "LinkSettings",
             "MessageHandler",
             "RequestHandler",
             "SessionState",

@@ -9,11 +9,11 @@ import pytest
 from link_helpers import PairFactory
 
 from docklord.errors import InvalidInput, LinkClosed
-from docklord.link import LinkSession, SessionState, memory_pair
+from docklord.link import LinkSession, LinkSettings, SessionState, memory_pair
 from docklord.protocol import Batch, ChannelData, Envelope, Event, EventBatch, Ping, Snapshot
 from docklord.testing import eventually
 
-FAST = {"ping_interval": 0.1, "dead_after": 0.3}
+FAST = {"settings": LinkSettings(ping_interval=0.1, dead_after=0.3)}
 
 
 async def test_a_silent_peer_is_declared_dead_within_dead_after() -> None:
@@ -41,7 +41,7 @@ async def test_a_silent_peer_fails_pending_calls() -> None:
 
 async def test_pings_keep_an_idle_link_alive(link_pair: PairFactory) -> None:
     pings = 0
-    faster = {"ping_interval": 0.05, "dead_after": 0.15}
+    faster = {"settings": LinkSettings(ping_interval=0.05, dead_after=0.15)}
     pair = await link_pair(dialer=faster, acceptor=faster)
     receive = pair.acceptor_transport.receive
 
@@ -198,11 +198,10 @@ async def test_a_protocol_error_closes_the_link() -> None:
 
 
 def test_options_are_checked() -> None:
-    left, _ = memory_pair()
     with pytest.raises(ValueError, match="ping_interval"):
-        LinkSession(left, ping_interval=5, dead_after=2)
+        LinkSettings(ping_interval=5, dead_after=2)
     with pytest.raises(ValueError, match="positive"):
-        LinkSession(left, max_concurrent_requests=0)
+        LinkSettings(max_concurrent_requests=0)
 
 
 async def test_queued_frames_travel_in_batches_and_keep_their_order() -> None:

@@ -19,6 +19,7 @@ from docklord.errors import (
     NotFound,
     RequestTimeout,
 )
+from docklord.link import LinkSettings
 from docklord.testing import eventually
 
 
@@ -195,7 +196,9 @@ async def test_without_a_handler_requests_fail_with_not_found(link_pair: PairFac
 
 async def test_requests_beyond_the_limit_are_refused_at_once(link_pair: PairFactory) -> None:
     server = Server()
-    pair = await link_pair(acceptor={"on_request": server, "max_concurrent_requests": 2})
+    pair = await link_pair(
+        acceptor={"on_request": server, "settings": LinkSettings(max_concurrent_requests=2)}
+    )
     hanging = [asyncio.create_task(pair.dialer.request("hang")) for _ in range(2)]
     for _ in hanging:
         await server.started.get()

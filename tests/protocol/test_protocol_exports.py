@@ -28,6 +28,9 @@ CHANNEL_EXPORTS = [
     "parse_control",
 ]
 
+#: The ref resolver (docklord/protocol/_refs.py).
+REF_EXPORTS = ["MAX_REF_CANDIDATES", "MIN_ID_PREFIX", "resolve_ref"]
+
 
 def test_protocol_exports() -> None:
     assert sorted(docklord.protocol.__all__) == sorted(
@@ -84,6 +87,7 @@ def test_protocol_exports() -> None:
         ]
         + STATS_EXPORTS
         + CHANNEL_EXPORTS
+        + REF_EXPORTS
     )
 
 
