@@ -7,13 +7,15 @@ as the far client takes the data, and buffers at most one window.
 Frames on a channel carry a stream number: 0 plain data or stdin, 1 stdout, 2 stderr and
 3 control (one JSON object). The channel kinds:
 
-``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow``)
+``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow, follow_restarts``)
     A control ``{"type": "ready"}`` once the container was found, then the output as stdout
     and stderr frames; the channel closes when the output ends (with ``follow``: when the
     container stops). A follow the engine ends early is resumed by the engine layer
     (``docklord.engine._follow``), with no line lost or repeated. ``since`` may be
     ``"now"``: the node's clock when the stream opens, so that every line written after
-    ``ready`` arrives and none before it.
+    ``ready`` arrives and none before it. With ``follow_restarts`` (implies ``follow``) the
+    stream carries on across restarts and later starts (``docklord.node._log_follow``) and
+    ends with a control ``{"type": "end", "reason": "removed" | "until"}``.
 ``stats`` (args ``ref``)
     ``ready``, then one JSON :class:`~docklord.engine.StatsSample` per frame (about one a
     second) until the container stops. A container that does not run is a ``conflict``.
@@ -45,9 +47,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from docklord._aio import first_of
-from docklord.engine import Engine, ExecSession
+from docklord.engine import Engine, ExecSession, LogChunk
 from docklord.errors import Conflict, InvalidInput
 from docklord.link import Channel
+from docklord.node._log_follow import LogEnd, follow_across_starts
 
 if TYPE_CHECKING:
     from docklord.node._operations import ChannelHandler, Method
@@ -226,21 +229,27 @@ async def _logs(engine: Engine, channel: Channel) -> None:
     since = _since(args)
     await engine.get_summary(ref)
     await channel.send(READY, CONTROL)
-    chunks = engine.logs(
-        ref,
-        stdout=_get(args, "stdout", bool, True),
-        stderr=_get(args, "stderr", bool, True),
-        tail=_optional(args, "tail", int),
-        since=since,
-        until=_optional(args, "until", float),
-        timestamps=_get(args, "timestamps", bool, False),
-        follow=_get(args, "follow", bool, False),
-    )
+    options: dict[str, Any] = {
+        "stdout": _get(args, "stdout", bool, True),
+        "stderr": _get(args, "stderr", bool, True),
+        "tail": _optional(args, "tail", int),
+        "since": since,
+        "until": _optional(args, "until", float),
+        "timestamps": _get(args, "timestamps", bool, False),
+    }
+    chunks: AsyncIterator[LogChunk | LogEnd]
+    if _get(args, "follow_restarts", bool, False):
+        chunks = follow_across_starts(engine, ref, **options)
+    else:
+        chunks = engine.logs(ref, follow=_get(args, "follow", bool, False), **options)
 
     async def pump() -> None:
         async with _closing(chunks) as stream:
             async for chunk in stream:
-                await channel.send(chunk.data, STDERR if chunk.stream == "stderr" else STDOUT)
+                if isinstance(chunk, LogEnd):
+                    await channel.send(control({"type": "end", "reason": chunk.reason}), CONTROL)
+                else:
+                    await channel.send(chunk.data, STDERR if chunk.stream == "stderr" else STDOUT)
 
     await first_of(pump(), _until_closed(channel))
 
