@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from docklord.testing import CoordinatorProcess, NodeProcess, unique_name
+from docklord.testing import CoordinatorProcess, NodeProcess, eventually, unique_name
+from docklord.web._merged_logs import split_line
 
 from .conftest import api, started_coordinator, wait_online
+from .test_identity import make_user
 
 pytestmark = pytest.mark.e2e
 
@@ -119,3 +122,117 @@ async def test_follow_restarts_carries_on_across_restart_and_stop_start_exactly_
         await frames.until_closed()
     assert [entry["line"] for entry in frames.lines] == [str(i) for i in range(1, 10)]
     assert frames.end == "removed"
+
+
+async def exited(docker: Callable[..., str], name: str) -> None:
+    async def done() -> bool:
+        return docker("inspect", "-f", "{{.State.Status}}", name) == "exited"
+
+    await eventually(done, timeout=30, what=f"{name} exited")
+
+
+async def test_download_applies_the_filters_and_refuses_bad_ones(
+    two_nodes: TwoNodes, labelled_container: Callable[..., str], docker: Callable[..., str]
+) -> None:
+    name = labelled_container(
+        "sh", "-c", 'for i in $(seq 1 30); do echo "out $i"; echo "err $i" >&2; done'
+    )
+    await exited(docker, name)
+    path = two_nodes.logs_path(name, "/logs/download")
+    pattern = r"^err [12]\d?$"
+    async with api(two_nodes.coordinator, two_nodes.token) as client:
+        response = await client.get(path, params={"stdout": "false", "match": pattern})
+        assert response.status_code == 200, response.text
+        assert response.headers["content-disposition"] == f'attachment; filename="{name}.log"'
+        expected = [f"err {i}" for i in range(1, 31) if re.search(pattern, f"err {i}")]
+        assert response.text.splitlines() == expected
+        # With timestamps the pattern is searched in the text after the timestamp.
+        stamped = await client.get(path, params={"timestamps": "true", "match": "^out 7$"})
+        (line,) = stamped.text.splitlines()
+        assert line.endswith(" out 7") and split_line(line) == (line[:30], "out 7")
+        last = await client.get(path, params={"tail": "2", "stderr": "false"})
+        assert last.text.splitlines() == ["out 29", "out 30"]
+        for params in ({"match": "("}, {"match": "x" * 1001}, {"tail": "-1"}):
+            refused = await client.get(path, params=params)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["code"] == "invalid_input", refused.text
+        missing = await client.get(two_nodes.logs_path(unique_name("gone"), "/logs/download"))
+        assert missing.status_code == 404, missing.text
+
+
+async def test_download_of_200k_lines_is_complete(
+    two_nodes: TwoNodes, labelled_container: Callable[..., str], docker: Callable[..., str]
+) -> None:
+    name = labelled_container("seq", "1", "200000")
+    await exited(docker, name)
+    async with (
+        api(two_nodes.coordinator, two_nodes.token) as client,
+        client.stream("GET", two_nodes.logs_path(name, "/logs/download")) as response,
+    ):
+        assert response.status_code == 200
+        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+    assert body.decode().splitlines() == [str(i) for i in range(1, 200_001)]
+
+
+async def test_merged_logs_of_two_nodes_interleave_by_time_and_follow(
+    two_nodes: TwoNodes, labelled_container: Callable[..., str], docker: Callable[..., str]
+) -> None:
+    script = 'for i in 1 2 3 4 5 6; do echo "{0}$i"; sleep 0.2; done; exec sleep 600'
+    first = labelled_container("sh", "-c", script.format("a"))
+    second = labelled_container("sh", "-c", script.format("b"))
+    a, b = (f"{n.node_id}/{c}" for n, c in zip(two_nodes.nodes, (first, second), strict=True))
+
+    async def printed() -> bool:
+        return len(docker("logs", second).splitlines()) == 6
+
+    await eventually(printed, timeout=30, what="both containers printed")
+    query = f"container={a}&container={b}&tail=100&follow_restarts=true"
+    async with two_nodes.connect("/api/v1/logs/ws", query) as ws:
+        merged: list[dict[str, str]] = []
+        while len(merged) < 12:
+            merged.extend(json.loads(await asyncio.wait_for(ws.recv(), 30))["lines"])
+        docker("restart", "-t", "0", first)  # a live line: a1 again, after the tail
+        merged.extend(json.loads(await asyncio.wait_for(ws.recv(), 30))["lines"])
+    tail = merged[:12]
+    assert [e["time"] for e in tail] == sorted(e["time"] for e in tail)
+    assert {(e["node"], e["container"]) for e in tail} == {
+        (two_nodes.nodes[0].node_id, a),
+        (two_nodes.nodes[1].node_id, b),
+    }
+    order = "".join(e["line"][0] for e in tail)
+    assert order.count("ab") + order.count("ba") >= 3, order  # interleaved, not one then other
+    assert [e["line"] for e in tail if e["line"][0] == "a"] == [f"a{i}" for i in range(1, 7)]
+    assert merged[12]["line"] == "a1" and merged[12]["time"] > tail[-1]["time"]
+
+
+async def test_merged_logs_refuse_bad_requests_and_authorize_each_container(
+    two_nodes: TwoNodes, labelled_container: Callable[..., str]
+) -> None:
+    name = labelled_container("sh", "-c", "echo hello; exec sleep 600")
+    node = two_nodes.nodes[0].node_id
+    async with api(two_nodes.coordinator, two_nodes.token) as admin:
+        user, password = await make_user(admin, "viewer")
+        viewer = two_nodes.coordinator.login(user["username"], password)
+        for params, status in (
+            ({"container": [f"{node}/{name}"] * 21}, 422),
+            ({"container": "no-slash"}, 422),
+            ({}, 422),
+            ({"container": f"{node}/{name}", "tail": "all"}, 422),
+            ({"container": f"{node}/{unique_name('gone')}"}, 404),
+            ({"container": f"{unique_name('node')}/{name}"}, 404),
+        ):
+            refused = await admin.get("/api/v1/logs", params=params)
+            assert refused.status_code == status, (params, refused.text)
+        async with api(two_nodes.coordinator, viewer) as client:
+            params = {"container": f"{node}/{name}", "follow": "false"}
+            response = await client.get("/api/v1/logs", params=params)
+            assert response.status_code == 200, response.text
+            (entry,) = [json.loads(line) for line in response.text.splitlines()]
+            assert (entry["container"], entry["line"]) == (f"{node}/{name}", "hello")
+            viewer_path = two_nodes.logs_path(name, "/logs/download")
+            assert (await client.get(viewer_path)).text == "hello\n"
+    for query, code in ((f"container={node}/{name}&" * 21, 4400), ("container=x/y", 4404)):
+        async with two_nodes.connect("/api/v1/logs/ws", query) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == code
