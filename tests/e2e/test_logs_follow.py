@@ -220,6 +220,10 @@ async def test_merged_logs_refuse_bad_requests_and_authorize_each_container(
     two_nodes: TwoNodes, labelled_container: Callable[..., str]
 ) -> None:
     name = labelled_container("sh", "-c", "echo hello; exec sleep 600")
+    # An instance's container (by its reserved name) is not there for anyone but an admin.
+    instance = labelled_container(
+        "echo", "secret", name=f"docklord-instance-{secrets.token_hex(6)}"
+    )
     node = two_nodes.nodes[0].node_id
     async with api(two_nodes.coordinator, two_nodes.token) as admin:
         user, password = await make_user(admin, "viewer")
@@ -242,6 +246,15 @@ async def test_merged_logs_refuse_bad_requests_and_authorize_each_container(
             assert (entry["container"], entry["line"]) == (f"{node}/{name}", "hello")
             viewer_path = two_nodes.logs_path(name, "/logs/download")
             assert (await client.get(viewer_path)).text == "hello\n"
+            both = {"container": [f"{node}/{name}", f"{node}/{instance}"], "follow": "false"}
+            hidden = await client.get("/api/v1/logs", params=both)
+            assert hidden.status_code == 404, hidden.text
+            assert instance in hidden.json()["error"]["message"]
+            download = await client.get(two_nodes.logs_path(instance, "/logs/download"))
+            assert download.status_code == 404, download.text
+        shown = await admin.get("/api/v1/logs", params={**both, "tail": "5"})
+        assert shown.status_code == 200, shown.text
+        assert {json.loads(line)["line"] for line in shown.text.splitlines()} == {"hello", "secret"}
     for query, code in ((f"container={node}/{name}&" * 21, 4400), ("container=x/y", 4404)):
         async with two_nodes.connect("/api/v1/logs/ws", query) as ws:
             with pytest.raises(ConnectionClosed) as closed:
