@@ -189,8 +189,9 @@ async def test_merged_logs_of_two_nodes_interleave_by_time_and_follow(
     two_nodes: TwoNodes, labelled_container: Callable[..., str], docker: Callable[..., str]
 ) -> None:
     script = 'for i in 1 2 3 4 5 6; do echo "{0}$i"; sleep 0.2; done; exec sleep 600'
-    first = labelled_container("sh", "-c", script.format("a"))
-    second = labelled_container("sh", "-c", script.format("b"))
+    first = labelled_container("sh", "-c", script.format("a"), start=False)
+    second = labelled_container("sh", "-c", script.format("b"), start=False)
+    docker("start", first, second)  # one call: they start a moment apart and overlap
     a, b = (f"{n.node_id}/{c}" for n, c in zip(two_nodes.nodes, (first, second), strict=True))
 
     async def printed() -> bool:
