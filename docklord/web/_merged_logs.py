@@ -1,8 +1,9 @@
 """Merged logs: the output of several containers, on any nodes, as one stream ordered by time.
 
 Each container's lines come from its node's ``logs`` channel with the engine's timestamps.
-First the tail: every container's last ``tail`` lines are read (bounded: ``tail`` ≤
-:data:`MAX_TAIL`, at most :data:`MAX_CONTAINERS` containers) and sent sorted by timestamp. Then
+First the tail: every container's last ``tail`` lines (``tail`` ≤ :data:`MAX_TAIL`, at most
+:data:`MAX_CONTAINERS` containers) are merged by timestamp as they stream in, holding one line
+per container (each container's output is in time order already). Then
 the follow: each container is followed from just before the last timestamp of its tail, and the
 lines the tail already held are skipped by count (``docklord.engine._follow.Resume``), so none
 comes twice. Live lines pass through :class:`Reorder`: a line is held up to
@@ -61,7 +62,7 @@ Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 
 #: The most containers one merged stream follows.
 MAX_CONTAINERS = 20
-#: The most tail lines per container (the tail is sorted in memory).
+#: The most tail lines per container.
 MAX_TAIL = 10_000
 #: How long (seconds) a live line waits for lines of an earlier time from other containers.
 REORDER_WINDOW = 0.25
@@ -202,14 +203,21 @@ class _Feed:
 async def merged(
     coordinator: Any, sources: list[Source], query: MergedQuery
 ) -> AsyncGenerator[list[dict[str, Any]], None]:
-    """Batches of merged lines (tail first, then live), and an ``ended`` entry per source."""
+    """Batches of merged lines (tail first, then live), and an ``ended`` entry per source.
+
+    The first batch is empty and comes once every tail stream is open: an error before it
+    (no such container on the node, a node offline) can still become a status code.
+    """
     seq = iter(range(1 << 62))
     resumes = {s: Resume() for s in sources}
-    tails = await asyncio.gather(*(_tail(coordinator, s, query, resumes[s], seq) for s in sources))
-    lines = sorted(line for part in tails for line in part)
-    yield [line.json() for line in lines[:MAX_BATCH]]  # at once, even empty: the stream began
-    for start in range(MAX_BATCH, len(lines), MAX_BATCH):
-        yield [line.json() for line in lines[start : start + MAX_BATCH]]
+    async with contextlib.AsyncExitStack() as stack:
+        channels = await _open_tails(coordinator, sources, query)
+        for channel in channels:
+            stack.push_async_callback(channel.close)
+        yield []
+        tails = [_lines(c, s, resumes[s], seq) for c, s in zip(channels, sources, strict=True)]
+        async for batch in _merge_sorted(tails):
+            yield batch
     if not query.follow:
         return
     async with contextlib.aclosing(_live(coordinator, sources, query, resumes, seq)) as live:
@@ -217,20 +225,51 @@ async def merged(
             yield batch
 
 
-async def _tail(
-    coordinator: Any, source: Source, query: MergedQuery, resume: Resume, seq: Any
-) -> list[Line]:
+async def _open_tails(coordinator: Any, sources: list[Source], query: MergedQuery) -> list[Channel]:
     if query.tail == 0:
         return []
-    args = _args(source, query, follow=False, tail=query.tail, since=query.since)
-    channel, _ = await open_stream(coordinator, source.node, "logs", args, window=LOGS_WINDOW)
-    lines: list[Line] = []
-    try:
-        async for line in _lines(channel, source, resume, seq):
-            lines.append(line)
-    finally:
-        await channel.close()
-    return lines
+    opened = await asyncio.gather(
+        *(
+            open_stream(
+                coordinator,
+                s.node,
+                "logs",
+                _args(s, query, follow=False, tail=query.tail, since=query.since),
+                window=LOGS_WINDOW,
+            )
+            for s in sources
+        ),
+        return_exceptions=True,
+    )
+    channels = [item[0] for item in opened if not isinstance(item, BaseException)]
+    for item in opened:
+        if isinstance(item, BaseException):
+            for channel in channels:
+                await channel.close()
+            raise item
+    return channels
+
+
+async def _merge_sorted(streams: list[AsyncIterator[Line]]) -> AsyncIterator[list[dict[str, Any]]]:
+    """A k-way merge of streams that are each in time order: one line per stream is held."""
+    heads: list[tuple[Line, int]] = []
+    for index, stream in enumerate(streams):
+        if (first := await anext(stream, None)) is not None:
+            heads.append((first, index))
+    heapq.heapify(heads)
+    batch: list[dict[str, Any]] = []
+    while heads:
+        line, index = heads[0]
+        batch.append(line.json())
+        if (following := await anext(streams[index], None)) is not None:
+            heapq.heapreplace(heads, (following, index))
+        else:
+            heapq.heappop(heads)
+        if len(batch) >= MAX_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _args(
@@ -364,7 +403,7 @@ async def merged_logs(
     """Several containers' output merged by time, as NDJSON (see docs/API.md)."""
     sources = await sources_of(request, principal, query.container)
     body = merged(request.app.state.coordinator, sources, query)
-    # The tail is read here, so that a node's refusal still answers with its status.
+    # The tail streams are opened here, so that a node's refusal still answers with its status.
     try:
         first = await anext(body)
     except BaseException:

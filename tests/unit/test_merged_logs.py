@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from docklord.web._merged_logs import Line, Reorder, Source, split_line
+from collections.abc import AsyncIterator
+
+from docklord.web._merged_logs import Line, Reorder, Source, _merge_sorted, split_line
 
 SOURCE = Source("n1", "n1/c", "c")
 
@@ -68,3 +70,16 @@ def test_split_line_takes_the_engine_timestamp_off() -> None:
         "",
         "no timestamp here, just a line of text",
     )
+
+
+async def test_the_tails_are_merged_by_time_each_stream_in_its_order() -> None:
+    async def stream(stamps: list[str], seq: int) -> AsyncIterator[Line]:
+        for offset, stamp in enumerate(stamps):
+            yield line(stamp, seq + offset)
+
+    a = stream(["01.0", "03.0", "05.0"], 1)
+    b = stream(["02.0", "02.0", "06.0"], 10)
+    batches = [batch async for batch in _merge_sorted([a, b, stream([], 20)])]
+    assert [e["line"] for batch in batches for e in batch] == [
+        f"line {n}" for n in (1, 10, 11, 2, 3, 12)
+    ]
