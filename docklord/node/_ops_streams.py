@@ -8,13 +8,15 @@ Frames on a channel carry a stream number: 0 plain data or stdin, 1 stdout, 2 st
 3 control (one JSON object); the format is defined once, in ``docklord.protocol._channels``.
 The channel kinds:
 
-``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow``)
+``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow, follow_restarts``)
     A control ``{"type": "ready"}`` once the container was found, then the output as stdout
     and stderr frames; the channel closes when the output ends (with ``follow``: when the
     container stops). A follow the engine ends early is resumed by the engine layer
     (``engine._streams``), with no line lost or repeated. ``since`` may be
     ``"now"``: the node's clock when the stream opens, so that every line written after
-    ``ready`` arrives and none before it.
+    ``ready`` arrives and none before it. With ``follow_restarts`` (implies ``follow``) the
+    stream carries on across restarts and later starts (``docklord.node._log_follow``) and
+    ends with a control ``{"type": "end", "reason": "removed" | "until"}``.
 ``stats`` (args ``ref``)
     ``ready``, then one JSON :class:`~docklord.model.StatsSample` per frame (about one a
     second) until the container stops. A container that does not run is a ``conflict``.
@@ -48,7 +50,9 @@ from docklord._aio import first_of
 from docklord.engine import Engine, ExecSession
 from docklord.errors import Conflict, InvalidInput
 from docklord.link import Channel
+from docklord.model import LogChunk
 from docklord.node._handlers import ChannelHandler, Method
+from docklord.node._log_follow import LogEnd, follow_across_starts
 from docklord.protocol import (
     COMMAND_TIMEOUT,
     CONTROL,
@@ -196,21 +200,27 @@ async def _logs(engine: Engine, channel: Channel) -> None:
     since = _since(args)
     await engine.get_summary(ref)
     await channel.send(READY, CONTROL)
-    chunks = engine.logs(
-        ref,
-        stdout=_get(args, "stdout", bool, True),
-        stderr=_get(args, "stderr", bool, True),
-        tail=_optional(args, "tail", int),
-        since=since,
-        until=_optional(args, "until", float),
-        timestamps=_get(args, "timestamps", bool, False),
-        follow=_get(args, "follow", bool, False),
-    )
+    options: dict[str, Any] = {
+        "stdout": _get(args, "stdout", bool, True),
+        "stderr": _get(args, "stderr", bool, True),
+        "tail": _optional(args, "tail", int),
+        "since": since,
+        "until": _optional(args, "until", float),
+        "timestamps": _get(args, "timestamps", bool, False),
+    }
+    chunks: AsyncIterator[LogChunk | LogEnd]
+    if _get(args, "follow_restarts", bool, False):
+        chunks = follow_across_starts(engine, ref, **options)
+    else:
+        chunks = engine.logs(ref, follow=_get(args, "follow", bool, False), **options)
 
     async def pump() -> None:
         async with _closing(chunks) as stream:
             async for chunk in stream:
-                await channel.send(chunk.data, STDERR if chunk.stream == "stderr" else STDOUT)
+                if isinstance(chunk, LogEnd):
+                    await channel.send(control({"type": "end", "reason": chunk.reason}), CONTROL)
+                else:
+                    await channel.send(chunk.data, STDERR if chunk.stream == "stderr" else STDOUT)
 
     await first_of(pump(), _until_closed(channel))
 

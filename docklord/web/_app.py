@@ -67,6 +67,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _identity,
         _instances,
         _littlewings,
+        _log_download,
+        _merged_logs,
         _metrics,
         _ops,
         _resources,
@@ -93,9 +95,17 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _ops,
         _metrics,
         _stats_history,
+        _merged_logs,
     ):
         app.include_router(module.router, responses=_errors(_COMMON_ERRORS))
-    for module in (_containers, _resources, _container_streams, _instances, _compat):
+    for module in (
+        _containers,
+        _resources,
+        _container_streams,
+        _log_download,
+        _instances,
+        _compat,
+    ):
         app.include_router(module.router, responses=_errors(_NODE_ERRORS))
     _install_error_handlers(app)
     app.add_middleware(AccessLog)

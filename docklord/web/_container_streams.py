@@ -114,6 +114,11 @@ class LogQuery(BaseModel):
     until: Moment = Field(None, description="same forms as since")
     timestamps: bool = Field(False, description="prefix each line with its RFC 3339 time")
     follow: bool = Field(False, description="keep streaming until the container stops")
+    follow_restarts: bool = Field(
+        False,
+        description="follow, and carry on across restarts and later starts until the"
+        " container is removed (each line exactly once)",
+    )
     stdout: bool = True
     stderr: bool = True
     format: Literal["text", "ndjson"] = Field("text", description="HTTP only")
@@ -124,7 +129,10 @@ class LogQuery(BaseModel):
         if not (self.stdout or self.stderr):
             raise InvalidInput("logs need stdout, stderr or both")
         fields = ("tail", "since", "until", "timestamps", "follow", "stdout", "stderr")
-        return {"ref": ref, **{name: getattr(self, name) for name in fields}}
+        args = {"ref": ref, **{name: getattr(self, name) for name in fields}}
+        if self.follow_restarts:
+            args.update(follow=True, follow_restarts=True)
+        return args
 
 
 class ExecQuery(BaseModel):
@@ -326,15 +334,27 @@ async def _text_body(channel: Channel) -> AsyncIterator[bytes]:
 
 async def _ndjson_body(channel: Channel) -> AsyncIterator[bytes]:
     splitter = LineSplitter()
+    end: str | None = None
     try:
         while (item := await channel.receive()) is not None:
             if item[0] in (STDOUT, STDERR) and (lines := splitter.feed(*item)):
                 yield (lines_json(item[0], lines, "\n") + "\n").encode()
+            elif item[0] == CONTROL:
+                end = end_reason(item[1]) or end
     except DocklordError as exc:
         yield (json.dumps({"error": exc.to_dict()}) + "\n").encode()
         return
     for stream, lines in splitter.flush():
         yield (lines_json(stream, lines, "\n") + "\n").encode()
+    if end is not None:
+        yield (json.dumps({"end": end}) + "\n").encode()
+
+
+def end_reason(data: bytes) -> str | None:
+    """The reason of the node's ``end`` control frame (``None`` for any other control)."""
+    message = parse_control(data)
+    reason = message.get("reason")
+    return str(reason) if message["type"] == "end" and reason is not None else None
 
 
 @router.websocket("/containers/{ref}/logs/ws")
@@ -357,11 +377,16 @@ async def container_logs_ws(ws: WebSocket, node: str, ref: str) -> None:
 
 async def _send_lines(ws: WebSocket, channel: Channel, batch: bool) -> None:
     splitter = LineSplitter()
+    end: str | None = None
     while (item := await channel.receive()) is not None:
         if item[0] in (STDOUT, STDERR):
             await _send_frames(ws, item[0], splitter.feed(*item), batch)
+        elif item[0] == CONTROL:
+            end = end_reason(item[1]) or end
     for stream, lines in splitter.flush():
         await _send_frames(ws, stream, lines, batch)
+    if end is not None:
+        await ws.send_text(json.dumps({"end": end}))
 
 
 async def _send_frames(ws: WebSocket, stream: int, lines: list[str], batch: bool) -> None:

@@ -242,6 +242,18 @@ def test_logs_and_stats_sockets_ignore_every_message(fleet: FuzzFleet, messages:
 
 @fuzz_settings(WS_EXAMPLES)
 @given(messages=conversation(ANY_JSON))
+def test_merged_logs_socket_ignores_every_message(fleet: FuzzFleet, messages: list[Any]) -> None:
+    async def main() -> None:
+        containers = [f"{NODE}/{c.id}" for c in fleet.nodes[0].containers[:2]]
+        query: dict[str, str | list[str]] = {"container": containers, "tail": "5"}
+        ws = AsgiSocket(fleet.app, "/api/v1/logs/ws", query, headers=auth(fleet, "viewer"))
+        await converse(ws, messages, None)
+
+    run(fleet, main)
+
+
+@fuzz_settings(WS_EXAMPLES)
+@given(messages=conversation(ANY_JSON))
 @example(messages=[("bytes", b"\xff" * 64)])
 @example(messages=[("text", "hello")])
 def test_node_link_rejects_every_bad_handshake(fleet: FuzzFleet, messages: list[Any]) -> None:
@@ -269,5 +281,6 @@ def test_every_websocket_route_is_fuzzed() -> None:
         "/observe-containers",
         "/api/v1/nodes/{node}/containers/{ref}/logs/ws",
         "/api/v1/nodes/{node}/containers/{ref}/stats/ws",
+        "/api/v1/logs/ws",
         "/api/v1/link",
     }
