@@ -159,7 +159,14 @@ class AlertsMixin(StoreBase):
     # ---- channels ---------------------------------------------------------------------
 
     async def create_channel(
-        self, name: str, type: str, url: str, *, timeout: float, max_attempts: int, backoff: float
+        self,
+        name: str,
+        type: str,
+        url: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the channel's per-attempt timeout, stored
+        max_attempts: int,
+        backoff: float,
     ) -> AlertChannel:
         """Stores a channel.
 
@@ -260,7 +267,8 @@ class AlertsMixin(StoreBase):
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise NotFound(f"no alert rule with id {rule_id}")
             row = await session.get(AlertRuleRow, rule_id, populate_existing=True)
-            assert row is not None
+            if row is None:
+                raise NotFound(f"no alert rule with id {rule_id}")
             return _rule(row)
 
     async def delete_rule(self, rule_id: int) -> None:

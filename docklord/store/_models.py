@@ -249,9 +249,7 @@ class AlertRow(Base):
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
     #: ``None`` once the rule is deleted: the alert stays in the history.
-    rule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("alert_rules.id", ondelete="SET NULL")
-    )
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
     rule_name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))
     #: What the incident is about, unique per rule while firing: ``node`` or ``node/container``.

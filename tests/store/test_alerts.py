@@ -70,7 +70,10 @@ async def test_an_alert_keeps_its_deliveries_and_outlives_its_rule(
     assert resolved.details == {"exit_code": 3, "reason": "running again"}
     assert await store.list_alerts(state="firing") == []
     deliveries = (await store.deliveries_of([alert.id]))[alert.id]
-    assert [(d.attempt, d.ok, d.status_code) for d in deliveries] == [(1, False, 500), (2, True, 200)]
+    assert [(d.attempt, d.ok, d.status_code) for d in deliveries] == [
+        (1, False, 500),
+        (2, True, 200),
+    ]
     await store.delete_rule(rule_id)
     [kept] = await store.list_alerts()
     assert (kept.id, kept.rule_id, kept.rule_name) == (alert.id, None, "died")

@@ -25,7 +25,10 @@ def _when(name: str, *, nullable: bool = False) -> sa.Column[object]:
 def _big_id(name: str = "id") -> sa.Column[object]:
     # SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid), not a BIGINT one.
     return sa.Column(
-        name, sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        name,
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        autoincrement=True,
+        nullable=False,
     )
 
 
