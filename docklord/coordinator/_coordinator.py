@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
+from docklord.coordinator._alerts import AlertEvaluator
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._history import History
 from docklord.coordinator._http import uvicorn_limits
@@ -64,6 +65,7 @@ class Coordinator:
             request_timeout=config.request_timeout,
         )
         self.instances = InstanceReconciler(self.store, self.fleet, self.call)
+        self.alerts = AlertEvaluator(self.store, self.fleet, self.open_channel)
         self.metrics = CollectorRegistry()
         self.metrics.register(_FleetCollector(self.fleet))
         self.telemetry = Telemetry(self.fleet, self.metrics)
@@ -84,6 +86,7 @@ class Coordinator:
                 if record.revoked_at is None:
                     self.fleet.know(record)
             await self.instances.start()
+            await self.alerts.start()
             if self.config.grpc_port:
                 self._grpc = GrpcLinkServer(
                     self.links.serve,
@@ -209,6 +212,7 @@ class Coordinator:
             return
         self._closed = True
         await self.instances.aclose()
+        await self.alerts.aclose()
         await self.links.aclose()
         if self._grpc is not None:
             await self._grpc.__aexit__(None, None, None)

@@ -282,7 +282,9 @@ class AlertsMixin(StoreBase):
 
     async def open_alert(
         self,
-        rule: AlertRule,
+        rule_id: int,
+        rule_name: str,
+        kind: str,
         subject: str,
         *,
         node_id: str,
@@ -291,11 +293,12 @@ class AlertsMixin(StoreBase):
         summary: str,
         details: Mapping[str, Any],
     ) -> Alert:
-        """Records a new firing incident of ``rule`` about ``subject``."""
+        """Records a new firing incident of a rule about ``subject`` (without a rule id when
+        the rule was deleted meanwhile: the incident still belongs in the history)."""
         row = AlertRow(
-            rule_id=rule.id,
-            rule_name=rule.name,
-            kind=rule.kind,
+            rule_id=rule_id,
+            rule_name=rule_name,
+            kind=str(kind),
             subject=subject[:255],
             node_id=node_id,
             container_id=container_id,
@@ -307,6 +310,8 @@ class AlertsMixin(StoreBase):
             resolved_at=None,
         )
         async with self._write() as session:
+            if await session.get(AlertRuleRow, rule_id) is None:
+                row.rule_id = None
             session.add(row)
         return _alert(row)
 

@@ -60,6 +60,7 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 def create_app(coordinator: Coordinator) -> FastAPI:
     """The coordinator's ASGI application: REST, WebSocket streams, node link, operations."""
     from docklord.web import (
+        _alerts,
         _api,
         _compat,
         _container_streams,
@@ -93,6 +94,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _ops,
         _metrics,
         _stats_history,
+        _alerts,
     ):
         app.include_router(module.router, responses=_errors(_COMMON_ERRORS))
     for module in (_containers, _resources, _container_streams, _instances, _compat):

@@ -54,7 +54,9 @@ async def test_an_alert_keeps_its_deliveries_and_outlives_its_rule(
     rule_id, channel_id = await _rule_and_channel(store)
     rule = await store.get_rule(rule_id)
     alert = await store.open_alert(
-        rule,
+        rule.id,
+        rule.name,
+        rule.kind,
         "n1/abc",
         node_id="n1",
         container_id="abc",

@@ -1,0 +1,187 @@
+"""Alert rules as the evaluator uses them: kinds, selectors and each kind's parameters.
+
+A stored rule (``docklord.store.AlertRule``, validated by the API) is compiled once into a
+:class:`Rule`: globs and the log pattern are compiled, parameters read with their defaults.
+The resolve rule of each kind is documented in ``docs/OBSERVABILITY.md`` and in
+:class:`Kind`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from docklord.engine import ContainerSummary
+from docklord.errors import InvalidInput
+from docklord.store import AlertRule
+
+__all__ = [
+    "CONTAINER_KINDS",
+    "MAX_LINE",
+    "MAX_PATTERN",
+    "NODE_KINDS",
+    "Kind",
+    "Rule",
+    "Selector",
+    "check_pattern",
+]
+
+#: The longest log pattern a rule may hold, and the longest line matched (longer ones are cut).
+MAX_PATTERN = 256
+MAX_LINE = 4096
+#: A group holding a quantifier, quantified again (``(a+)+``, ``(x*)*``, ``(.+){2,}``): the
+#: shape of the patterns that backtrack exponentially. Python's ``re`` has no time limit.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)\s*[*+{?]")
+
+
+class Kind(StrEnum):
+    """What a rule watches, and when its incident resolves.
+
+    - ``container_died``: a container exits with a non-zero code or is OOM-killed; resolves
+      when it runs again or is removed.
+    - ``restart_loop``: ``restarts`` restarts within ``window`` seconds; resolves after
+      ``window`` seconds without a restart, or when the container is removed.
+    - ``unhealthy``: the health check reports ``unhealthy``; resolves on ``healthy``, or when
+      the container stops or is removed.
+    - ``cpu_high`` / ``memory_high``: a sample above ``threshold`` (CPU percent of one core;
+      memory percent of the limit, or ``threshold_bytes``) in every batch for ``duration``
+      seconds; resolves at the first sample at or below it, or when sampling stops.
+    - ``node_offline``: the node's link is down for ``duration`` seconds; resolves when the
+      node is online again (or is removed).
+    - ``engine_unavailable``: the node reports its engine unavailable for ``duration``
+      seconds; resolves when it is available again, or the node goes offline or is removed.
+    - ``log_match``: a line of a selected, running container matches ``pattern``; resolves
+      after ``resolve_after`` seconds without a matching line, or when the container is
+      removed.
+    """
+
+    CONTAINER_DIED = "container_died"
+    RESTART_LOOP = "restart_loop"
+    UNHEALTHY = "unhealthy"
+    CPU_HIGH = "cpu_high"
+    MEMORY_HIGH = "memory_high"
+    NODE_OFFLINE = "node_offline"
+    ENGINE_UNAVAILABLE = "engine_unavailable"
+    LOG_MATCH = "log_match"
+
+
+NODE_KINDS = frozenset({Kind.NODE_OFFLINE, Kind.ENGINE_UNAVAILABLE})
+CONTAINER_KINDS = frozenset(Kind) - NODE_KINDS
+
+
+def check_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a log pattern, refusing long ones and those that look catastrophic.
+
+    Raises:
+        InvalidInput: too long, not a regular expression, or nested quantifiers.
+    """
+    if not pattern or len(pattern) > MAX_PATTERN:
+        raise InvalidInput(f"pattern must be 1 to {MAX_PATTERN} characters")
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise InvalidInput(
+            "pattern has a quantified group that holds a quantifier (like (a+)+), which can "
+            "take exponential time; rewrite it without the nesting"
+        )
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise InvalidInput(f"pattern is not a regular expression: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """What a rule applies to; every part given must match (an empty selector: everything).
+
+    ``nodes``: node ids or globs. ``name``: a glob over the container name (for node kinds,
+    over the node's name and id). ``labels``: exact values (``"*"``: the label is present),
+    of the container (for node kinds, of the node).
+    """
+
+    nodes: tuple[str, ...] = ()
+    name: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Selector:
+        """The selector stored with a rule."""
+        return cls(
+            nodes=tuple(data.get("nodes") or ()),
+            name=data.get("name") or None,
+            labels=dict(data.get("labels") or {}),
+        )
+
+    def node_matches(self, node_id: str) -> bool:
+        """Whether the node part matches ``node_id``."""
+        return not self.nodes or any(fnmatch.fnmatchcase(node_id, n) for n in self.nodes)
+
+    def _labels_match(self, labels: Mapping[str, str]) -> bool:
+        return all(k in labels and (v == "*" or labels[k] == v) for k, v in self.labels.items())
+
+    def container(self, node_id: str, summary: ContainerSummary) -> bool:
+        """Whether the rule applies to this container."""
+        if not self.node_matches(node_id):
+            return False
+        if self.name is not None and not fnmatch.fnmatchcase(summary.name, self.name):
+            return False
+        return self._labels_match(summary.labels)
+
+    def node(self, node_id: str, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether the rule (of a node kind) applies to this node."""
+        if not self.node_matches(node_id):
+            return False
+        if self.name is not None and not (
+            fnmatch.fnmatchcase(name, self.name) or fnmatch.fnmatchcase(node_id, self.name)
+        ):
+            return False
+        return self._labels_match(labels)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A stored rule, compiled for evaluation."""
+
+    id: int
+    name: str
+    kind: Kind
+    selector: Selector
+    channel_ids: tuple[int, ...]
+    params: Mapping[str, Any]
+    pattern: re.Pattern[str] | None = None
+
+    @classmethod
+    def compile(cls, stored: AlertRule) -> Rule:
+        """Compile ``stored``.
+
+        Raises:
+            InvalidInput: an unknown kind or a bad log pattern (the API refuses both first).
+        """
+        try:
+            kind = Kind(stored.kind)
+        except ValueError as exc:
+            raise InvalidInput(f"unknown alert kind {stored.kind!r}") from exc
+        pattern = None
+        if kind is Kind.LOG_MATCH:
+            pattern = check_pattern(str(stored.params.get("pattern", "")))
+        return cls(
+            id=stored.id,
+            name=stored.name,
+            kind=kind,
+            selector=Selector.from_json(stored.selector),
+            channel_ids=stored.channel_ids,
+            params=dict(stored.params),
+            pattern=pattern,
+        )
+
+    def number(self, name: str, default: float) -> float:
+        """A numeric parameter, or its default."""
+        value = self.params.get(name)
+        return float(value) if isinstance(value, int | float) else default
+
+    @property
+    def duration(self) -> float:
+        """Seconds a condition must hold (thresholds, offline, engine)."""
+        return self.number("duration", 60.0 if self.kind is Kind.NODE_OFFLINE else 0.0)
