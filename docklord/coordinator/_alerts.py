@@ -263,7 +263,8 @@ class AlertEvaluator:
 
     def _publish(self, rule: Rule, alert: Alert, event: str) -> None:
         body = alert_json(alert)
-        self._fleet.broadcast_alert(alert.node_id, {"kind": "alert", "event": event, **body})
+        frame = {**body, "kind": "alert", "event": event, "alert_kind": alert.kind}
+        self._fleet.broadcast_alert(alert.node_id, frame)
         message = Message(alert, event, body)
         for channel_id in rule.channel_ids:
             self.deliverer.send(channel_id, message)
