@@ -25,6 +25,8 @@ from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import stats_batch_to_proto, summary_to_proto
 from docklord.testing import WebhookReceiver, eventually
 
+from ..web._asgi import AsgiWebSocket
+
 PASSWORD = "alerts-test-password"  # noqa: S105 - throw-away in-process coordinator
 SECRET_PATH = "/services/T000/B000/s3cr3t-hook-token"
 CID = "d" * 64
@@ -316,3 +318,33 @@ async def test_a_deleted_rule_resolves_its_incidents(app: App) -> None:
     await _until(lambda: len(app.hooks.to("/gone")) == 2)
     [alert] = await app.alerts(state="resolved")
     assert alert["rule_id"] is None and alert["rule"].startswith("container_died")
+
+
+async def test_the_events_stream_shows_alerts_to_admins_only(app: App) -> None:
+    store = app.coordinator.store
+    viewer = await store.create_user("vic", "viewer-password-1", "viewer")
+    _, viewer_token = await store.create_token(viewer.id, "v")
+    admin_token = app.admin["Authorization"].split()[1]
+    asgi = app.client._transport.app  # type: ignore[attr-defined]
+    await app.rule("container_died", [])
+    async with (
+        AsgiWebSocket(asgi, "/api/v1/events/ws", token=admin_token) as admin_ws,
+        AsgiWebSocket(asgi, "/api/v1/events/ws", token=viewer_token) as viewer_ws,
+    ):
+        assert (await admin_ws.receive_json())["kind"] == "snapshot"
+        assert (await viewer_ws.receive_json())["kind"] == "snapshot"
+        _event(app, "die", "exited", exitCode="5")
+        frames = [await admin_ws.receive_json() for _ in range(2)]
+        [alert] = [f for f in frames if f["kind"] == "alert"]
+        assert (alert["event"], alert["alert_kind"]) == ("firing", "container_died")
+        assert alert["details"] == {"exit_code": 5}
+        # The viewer sees the container event, never the alert.
+        assert (await viewer_ws.receive_json())["kind"] == "event"
+        _event(app, "start", "running")
+        seen = [(await viewer_ws.receive_json())["kind"] for _ in range(1)]
+        assert seen == ["event"]
+        assert [f["kind"] for f in [await admin_ws.receive_json() for _ in range(2)]] == [
+            "event",
+            "alert",
+        ]
+        assert viewer_ws.from_app.empty()
