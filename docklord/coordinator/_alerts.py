@@ -23,12 +23,12 @@ import functools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec
 
 import structlog
 
 from docklord.coordinator._alert_delivery import Deliverer, Message
+from docklord.coordinator._alert_incidents import Incident, Pending, from_alert, measure
 from docklord.coordinator._alert_logs import LogFollowers, OpenChannel
 from docklord.coordinator._alert_payloads import alert_json, render
 from docklord.coordinator._alert_rules import CONTAINER_KINDS, NODE_KINDS, Kind, Rule
@@ -45,30 +45,6 @@ log = structlog.get_logger(__name__)
 _JOBS = 10_000
 #: Restarts remembered per container (a restart loop needs at most this many).
 _RESTART_MEMORY = 100
-
-
-@dataclass(eq=False)
-class Incident:
-    """One open incident; ``alert`` is set once the store recorded it."""
-
-    rule: Rule
-    subject: str
-    node_id: str
-    container_id: str | None
-    container_name: str | None
-    summary: str
-    details: dict[str, Any]
-    last_seen: float
-    alert: Alert | None = None
-
-
-@dataclass
-class _Pending:
-    """Conditions that must hold for a duration before they fire: key -> since."""
-
-    offline: dict[str, float] = field(default_factory=dict)
-    engine_down: dict[str, float] = field(default_factory=dict)
-    above: dict[tuple[int, str], float] = field(default_factory=dict)
 
 
 Clock = Callable[[], float]
@@ -118,7 +94,7 @@ class AlertEvaluator:
         self.open: dict[tuple[int, str], Incident] = {}
         self.deliverer = Deliverer(store, render)
         self.logs = LogFollowers(open_channel, self.on_line, max_followed)
-        self._pending = _Pending()
+        self._pending = Pending()
         self._restarts: dict[str, deque[float]] = {}
         self._jobs: asyncio.Queue[tuple[str, Incident, str]] = asyncio.Queue(_JOBS)
         self._tasks: list[asyncio.Task[None]] = []
@@ -133,7 +109,7 @@ class AlertEvaluator:
         for alert in await self._store.list_alerts(state="firing", limit=500):
             rule = by_id.get(alert.rule_id or 0)
             if rule is not None:
-                self.open[(rule.id, alert.subject)] = _from_alert(rule, alert, self._clock())
+                self.open[(rule.id, alert.subject)] = from_alert(rule, alert, self._clock())
         now = self._clock()
         for state in self._fleet.nodes.values():
             if state.status is NodeStatus.OFFLINE:
@@ -389,7 +365,7 @@ class AlertEvaluator:
     ) -> None:
         subject = f"{node_id}/{summary.id}"
         key = (rule.id, subject)
-        value, limit, unit = _measure(rule, sample)
+        value, limit, unit = measure(rule, sample)
         if value <= limit:
             self._pending.above.pop(key, None)
             self._resolve(key, f"{rule.kind.value.split('_')[0]} back at {value:g}{unit}")
@@ -510,27 +486,3 @@ class AlertEvaluator:
                 text = f"container {summary.name} on {node_id} logged: {line[:200]}"
                 details = {"line": line[:1000]}
                 self.fire(rule, subject, node_id, text, container=summary, details=details)
-
-
-def _measure(rule: Rule, sample: pb.ContainerStats) -> tuple[float, float, str]:
-    """The sample's value, the rule's threshold and their unit."""
-    if rule.kind is Kind.CPU_HIGH:
-        return round(sample.cpu_percent, 2), rule.number("threshold", 90.0), "%"
-    if "threshold_bytes" in rule.params:
-        return float(sample.memory_usage), rule.number("threshold_bytes", 0.0), " B"
-    percent = 100.0 * sample.memory_usage / sample.memory_limit if sample.memory_limit else 0.0
-    return round(percent, 2), rule.number("threshold", 90.0), "%"
-
-
-def _from_alert(rule: Rule, alert: Alert, now: float) -> Incident:
-    return Incident(
-        rule,
-        alert.subject,
-        alert.node_id,
-        alert.container_id,
-        alert.container_name,
-        alert.summary,
-        dict(alert.details),
-        now,
-        alert,
-    )
