@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,10 @@ from docklord.store import Alert, AlertChannel, Store
 __all__ = ["MAX_BACKOFF", "QUEUE_SIZE", "Deliverer", "Message", "public_url"]
 
 log = structlog.get_logger(__name__)
+
+# httpx logs every request with its full URL at INFO, and a webhook URL is a credential.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 QUEUE_SIZE = 1000
 MAX_BACKOFF = 300.0

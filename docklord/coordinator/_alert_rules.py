@@ -33,9 +33,7 @@ __all__ = [
 #: The longest log pattern a rule may hold, and the longest line matched (longer ones are cut).
 MAX_PATTERN = 256
 MAX_LINE = 4096
-#: A group holding a quantifier, quantified again (``(a+)+``, ``(x*)*``, ``(.+){2,}``): the
-#: shape of the patterns that backtrack exponentially. Python's ``re`` has no time limit.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[*+}](?:[^()\\]|\\.)*\)\s*[*+{?]")
+_REPEAT = frozenset("*+{")
 
 
 class Kind(StrEnum):
@@ -81,7 +79,7 @@ def check_pattern(pattern: str) -> re.Pattern[str]:
     """
     if not pattern or len(pattern) > MAX_PATTERN:
         raise InvalidInput(f"pattern must be 1 to {MAX_PATTERN} characters")
-    if _NESTED_QUANTIFIER.search(pattern):
+    if _nested_repeat(pattern):
         raise InvalidInput(
             "pattern has a quantified group that holds a quantifier (like (a+)+), which can "
             "take exponential time; rewrite it without the nesting"
@@ -90,6 +88,48 @@ def check_pattern(pattern: str) -> re.Pattern[str]:
         return re.compile(pattern)
     except re.error as exc:
         raise InvalidInput(f"pattern is not a regular expression: {exc}") from exc
+
+
+def _nested_repeat(pattern: str) -> bool:
+    """Whether a repeated group (``(...)*``, ``+``, ``{n,}``) holds a repetition itself: the
+    shape of the patterns that backtrack exponentially (``(a+)+``, ``((ab)*)+``). Python's
+    ``re`` has no time limit, so such patterns are refused outright."""
+    stack: list[bool] = []  # per open group: whether it holds a repetition
+    i, closed_repeats = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        after_group, closed_repeats = closed_repeats, False
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _class_end(pattern, i)
+            continue
+        if c == "(":
+            stack.append(False)
+        elif c == ")" and stack:
+            closed_repeats = stack.pop()
+            if closed_repeats and stack:
+                stack[-1] = True
+        elif c in _REPEAT:
+            if after_group:
+                return True
+            if stack:
+                stack[-1] = True
+        i += 1
+    return False
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """The index after the character class opening at ``start``."""
+    i = start + 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -467,7 +467,7 @@ class AlertEvaluator:
                 ):
                     wanted.add((state.node_id, summary.id))
                     if only_node in (None, state.node_id):
-                        start = since if since is not None else summary.started_at or "now"
+                        start = since if since is not None else _follow_from(summary)
                         self.logs.follow(state.node_id, summary.id, start)
         for node_id, container_id in self.logs.followed():
             if (node_id, container_id) not in wanted:
@@ -486,3 +486,18 @@ class AlertEvaluator:
                 text = f"container {summary.name} on {node_id} logged: {line[:200]}"
                 details = {"line": line[:1000]}
                 self.fire(rule, subject, node_id, text, container=summary, details=details)
+
+
+def _follow_from(summary: ContainerSummary) -> float | str:
+    """Where to start following a container that just started.
+
+    Not at the ``start`` event's time: the engine sends that event once the process runs, so
+    its first lines may be older. From two seconds earlier, but never before the end of the
+    previous run, whose lines were matched then (or not at all, for a new follow).
+    """
+    if summary.started_at is None:
+        return "now"
+    since = summary.started_at - 2.0
+    if summary.finished_at is not None and summary.finished_at < summary.started_at:
+        since = max(since, summary.finished_at + 1e-6)
+    return since

@@ -132,7 +132,10 @@ async def test_container_alerts_fire_once_then_resolve_despite_bad_receivers(
     alerting: Alerting, run: Callable[..., str], busybox_image: str
 ) -> None:
     hooks, prefix = alerting.hooks, unique_name("al")
-    good = await alerting.channel("/good", backoff=0.1)
+    # The path stands for the secret part of a webhook URL: it must not show in the log.
+    secret = secrets.token_hex(8)
+    good_path = f"/good/{secret}"
+    good = await alerting.channel(good_path, backoff=0.1)
     flaky = await alerting.channel("/flaky", backoff=0.2, max_attempts=5)
     hanging = await alerting.channel("/hang", timeout=30, max_attempts=1)
     hooks.fail_first("/flaky", 2)
@@ -161,7 +164,7 @@ async def test_container_alerts_fire_once_then_resolve_despite_bad_receivers(
     run(logger, busybox_image, "sh", "-c", "echo ok; echo 'FATAL: disk on fire'; sleep 600")
 
     async def fired() -> bool:
-        got = hooks.to("/good")
+        got = hooks.to(good_path)
         return all(
             ("firing", kind) in _of(got, name)
             for name, kind in (
@@ -174,7 +177,7 @@ async def test_container_alerts_fire_once_then_resolve_despite_bad_receivers(
 
     await eventually(fired, timeout=30, what="the four container alerts")
     firing_at = time.time()
-    [oom_alert] = [h for h in hooks.to("/good") if h.body["alert"]["container_name"] == oom]
+    [oom_alert] = [h for h in hooks.to(good_path) if h.body["alert"]["container_name"] == oom]
     assert oom_alert.body["alert"]["details"].get("oom") is True, oom_alert.body
     # The flaky receiver got the death alerts after two 500s; the hanging one delayed nobody.
     assert [h.status for h in hooks.to("/flaky")][:3] == [500, 500, 200]
@@ -186,20 +189,24 @@ async def test_container_alerts_fire_once_then_resolve_despite_bad_receivers(
     # The logger's incident resolves by itself after 2 s without a matching line.
 
     async def resolved() -> bool:
-        got = hooks.to("/good")
+        got = hooks.to(good_path)
         return all(("resolved", k) in _of(got, n) for n, k in _KINDS(oom, exit3, loop, logger))
 
     await eventually(resolved, timeout=20, what="the four resolved messages")
     for name, kind in _KINDS(oom, exit3, loop, logger):
-        assert Counter(_of(hooks.to("/good"), name)) == {("firing", kind): 1, ("resolved", kind): 1}
+        assert Counter(_of(hooks.to(good_path), name)) == {
+            ("firing", kind): 1,
+            ("resolved", kind): 1,
+        }
     # Three attempts for the first death alert, one for the second (queued behind it).
     flaky_firing = [
         Counter(_of(hooks.to("/flaky"), n))[("firing", "container_died")] for n in (oom, exit3)
     ]
     assert sorted(flaky_firing) == [1, 3]
-    latencies = [_latency(h) for h in hooks.to("/good") if h.body["event"] == "firing"]
+    latencies = [_latency(h) for h in hooks.to(good_path) if h.body["event"] == "firing"]
     print(f"firing delivery latency (fired_at to receipt): max {max(latencies) * 1000:.0f} ms")
     await _check_listing(alerting, exit3, flaky)
+    assert secret not in alerting.coordinator.log()
 
 
 def _KINDS(oom: str, exit3: str, loop: str, logger: str) -> list[tuple[str, str]]:  # noqa: N802

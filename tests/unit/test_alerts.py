@@ -19,8 +19,11 @@ import httpx
 import pytest
 
 from docklord.config import CoordinatorConfig
-from docklord.coordinator import Coordinator, NodeState, NodeStatus
+from docklord.coordinator import Coordinator, NodeState, NodeStatus, check_pattern
+from docklord.coordinator._alert_logs import LineCutter
+from docklord.coordinator._alert_rules import MAX_LINE
 from docklord.engine import ContainerSummary, StatsSample
+from docklord.errors import InvalidInput
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import stats_batch_to_proto, summary_to_proto
 from docklord.testing import WebhookReceiver, eventually
@@ -348,3 +351,17 @@ async def test_the_events_stream_shows_alerts_to_admins_only(app: App) -> None:
             "alert",
         ]
         assert viewer_ws.from_app.empty()
+
+
+def test_log_lines_are_cut_and_catastrophic_patterns_refused() -> None:
+    cutter = LineCutter()
+    assert cutter.feed(b"one\ntw") == ["one"]
+    assert cutter.feed(b"o\n") == ["two"]
+    long = cutter.feed(b"x" * (MAX_LINE + 10))
+    assert long == ["x" * MAX_LINE]
+    assert cutter.feed(b"yyy\nnext\n") == ["next"]  # the rest of the long line is dropped
+    for bad in ("(a+)+", "(x*)*y", "(.+){2,}", "((ab)+)+", "", "x" * 257, "[unclosed"):
+        with pytest.raises(InvalidInput):
+            check_pattern(bad)
+    for good in (r"FATAL: .* on fire", r"(error|fatal)\b", r"a+b*", r"\(a+\)+"):
+        assert check_pattern(good).pattern == good
