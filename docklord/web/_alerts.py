@@ -36,10 +36,15 @@ router = APIRouter(prefix="/api/v1/alerts")
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 AlertId = Annotated[int, Field(ge=1, le=2**63 - 1)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Glob = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-LabelValue = Annotated[str, StringConstraints(max_length=256)]
+#: No control characters in names, globs and labels (PostgreSQL text cannot even hold NUL).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE),
+]
+Glob = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_PRINTABLE)]
+LabelValue = Annotated[str, StringConstraints(max_length=256, pattern=_PRINTABLE)]
 KindName = Literal[
     "container_died",
     "restart_loop",
@@ -96,7 +101,9 @@ class NewRule(_Body):
     )
     threshold_bytes: int | None = Field(None, ge=1, le=2**62, description="memory_high")
     duration: Seconds | None = Field(None, description="seconds the condition must hold")
-    pattern: str | None = Field(None, max_length=256, description="log_match: a regex")
+    pattern: str | None = Field(
+        None, max_length=256, pattern=r"^[^\x00]*$", description="log_match: a regex"
+    )
     resolve_after: Seconds | None = Field(None, gt=0, description="log_match: quiet seconds")
 
     @field_validator("pattern")

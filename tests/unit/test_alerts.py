@@ -136,6 +136,8 @@ BAD_RULES: list[tuple[dict[str, Any], str]] = [
     ({"kind": "cpu_high", "duration": -1}, "duration"),
     ({"kind": "node_offline", "selector": {"nodes": ["x"] * 101}}, "selector.nodes"),
     ({"kind": "node_offline", "colour": "red"}, "colour"),
+    ({"kind": "unhealthy", "selector": {"name": "web\x00"}}, "selector.name"),
+    ({"kind": "unhealthy", "selector": {"labels": {"a": "b\n"}}}, "selector.labels.a"),
 ]
 
 
