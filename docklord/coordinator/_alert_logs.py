@@ -17,11 +17,12 @@ from typing import Any
 import structlog
 
 from docklord.coordinator._alert_rules import MAX_LINE
+from docklord.engine import ContainerSummary
 from docklord.errors import DocklordError
 from docklord.link import Channel
 from docklord.node._ops_streams import CONTROL, STDERR, STDOUT
 
-__all__ = ["LineCutter", "LogFollowers", "OpenChannel", "OnLine"]
+__all__ = ["LineCutter", "LogFollowers", "OnLine", "OpenChannel", "follow_from"]
 
 log = structlog.get_logger(__name__)
 
@@ -128,3 +129,18 @@ class LogFollowers:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def follow_from(summary: ContainerSummary) -> float | str:
+    """Where to start following a container that just started.
+
+    Not at the ``start`` event's time: the engine sends that event once the process runs, so
+    its first lines may be older. From two seconds earlier, but never before the end of the
+    previous run, whose lines were matched then (or not at all, for a new follow).
+    """
+    if summary.started_at is None:
+        return "now"
+    since = summary.started_at - 2.0
+    if summary.finished_at is not None and summary.finished_at < summary.started_at:
+        since = max(since, summary.finished_at + 1e-6)
+    return since

@@ -29,7 +29,7 @@ import structlog
 
 from docklord.coordinator._alert_delivery import Deliverer, Message
 from docklord.coordinator._alert_incidents import Incident, Pending, from_alert, measure
-from docklord.coordinator._alert_logs import LogFollowers, OpenChannel
+from docklord.coordinator._alert_logs import LogFollowers, OpenChannel, follow_from
 from docklord.coordinator._alert_payloads import alert_json, render
 from docklord.coordinator._alert_rules import CONTAINER_KINDS, NODE_KINDS, Kind, Rule
 from docklord.coordinator._fleet import Fleet, NodeStatus
@@ -267,8 +267,8 @@ class AlertEvaluator:
             return
         for rule in self._container_rules(node_id, summary):
             self._container_rule(rule, subject, node_id, event, summary, previous)
-        if event.action == "start":
-            self._sync_follows(node_id)
+        if event.action == "start" and summary.state == "running":
+            self._follow_started(node_id, summary)
 
     def _container_rule(
         self,
@@ -412,7 +412,7 @@ class AlertEvaluator:
         state = self._fleet.nodes.get(node_id)
         if state is not None and not state.engine_available:
             self._pending.engine_down.setdefault(node_id, now)
-        self._sync_follows(node_id, since="now")
+        self._sync_follows(node_id)
 
     def _node_rules(self, kind: Kind, node_id: str) -> list[Rule]:
         state = self._fleet.nodes.get(node_id)
@@ -454,8 +454,9 @@ class AlertEvaluator:
 
     # ---- logs --------------------------------------------------------------------------
 
-    def _sync_follows(self, only_node: str | None = None, since: float | str | None = None) -> None:
-        """Follow every running container a ``log_match`` rule selects; stop the others."""
+    def _sync_follows(self, only_node: str | None = None) -> None:
+        """Follow, from now on, every running container a ``log_match`` rule selects (of one
+        node, or all); stop following the others."""
         rules = [r for r in self.rules if r.kind is Kind.LOG_MATCH]
         wanted: set[tuple[str, str]] = set()
         for state in self._fleet.nodes.values():
@@ -467,11 +468,17 @@ class AlertEvaluator:
                 ):
                     wanted.add((state.node_id, summary.id))
                     if only_node in (None, state.node_id):
-                        start = since if since is not None else _follow_from(summary)
-                        self.logs.follow(state.node_id, summary.id, start)
+                        self.logs.follow(state.node_id, summary.id, "now")
         for node_id, container_id in self.logs.followed():
             if (node_id, container_id) not in wanted:
                 self.logs.stop(node_id, container_id)
+
+    def _follow_started(self, node_id: str, summary: ContainerSummary) -> None:
+        """Follow a container that just started, from its first line."""
+        if any(
+            r.kind is Kind.LOG_MATCH and r.selector.container(node_id, summary) for r in self.rules
+        ):
+            self.logs.follow(node_id, summary.id, follow_from(summary))
 
     @_guarded
     def on_line(self, node_id: str, container_id: str, line: str) -> None:
@@ -486,18 +493,3 @@ class AlertEvaluator:
                 text = f"container {summary.name} on {node_id} logged: {line[:200]}"
                 details = {"line": line[:1000]}
                 self.fire(rule, subject, node_id, text, container=summary, details=details)
-
-
-def _follow_from(summary: ContainerSummary) -> float | str:
-    """Where to start following a container that just started.
-
-    Not at the ``start`` event's time: the engine sends that event once the process runs, so
-    its first lines may be older. From two seconds earlier, but never before the end of the
-    previous run, whose lines were matched then (or not at all, for a new follow).
-    """
-    if summary.started_at is None:
-        return "now"
-    since = summary.started_at - 2.0
-    if summary.finished_at is not None and summary.finished_at < summary.started_at:
-        since = max(since, summary.finished_at + 1e-6)
-    return since

@@ -8,6 +8,7 @@ real engine are in tests/e2e/test_alerts.py.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ import pytest
 
 from docklord.config import CoordinatorConfig
 from docklord.coordinator import Coordinator, NodeState, NodeStatus, check_pattern
-from docklord.coordinator._alert_logs import LineCutter
+from docklord.coordinator._alert_logs import LineCutter, follow_from
 from docklord.coordinator._alert_rules import MAX_LINE
 from docklord.engine import ContainerSummary, StatsSample
 from docklord.errors import InvalidInput
@@ -367,3 +368,11 @@ def test_log_lines_are_cut_and_catastrophic_patterns_refused() -> None:
             check_pattern(bad)
     for good in (r"FATAL: .* on fire", r"(error|fatal)\b", r"a+b*", r"\(a+\)+"):
         assert check_pattern(good).pattern == good
+
+
+def test_a_started_container_is_followed_from_before_its_start_event() -> None:
+    started = dataclasses.replace(_summary("running"), started_at=100.0)
+    assert follow_from(started) == 98.0
+    after_a_run = dataclasses.replace(started, finished_at=99.5)
+    assert follow_from(after_a_run) == pytest.approx(99.5 + 1e-6)
+    assert follow_from(_summary("created")) == "now"
