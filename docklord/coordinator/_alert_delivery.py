@@ -84,9 +84,17 @@ class Deliverer:
         #: Messages dropped because a channel's queue was full (for ``/metrics``).
         self.dropped = 0
 
-    def _http(self) -> httpx.AsyncClient:
+    async def start(self) -> None:
+        """Make the HTTP client, in a thread: loading the CA bundle takes a good part of a
+        second, which would otherwise stall the event loop and delay the first delivery."""
         if self._client is None:
             # No redirects: a webhook that redirects elsewhere is a misconfiguration.
+            self._client = await asyncio.to_thread(
+                httpx.AsyncClient, follow_redirects=False, trust_env=False
+            )
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         return self._client
 

@@ -104,6 +104,7 @@ class AlertEvaluator:
 
     async def start(self) -> None:
         """Load rules, channels and open incidents; start observing and the timer."""
+        await self.deliverer.start()
         await self.reload()
         by_id = {r.id: r for r in self.rules}
         for alert in await self._store.list_alerts(state="firing", limit=500):
