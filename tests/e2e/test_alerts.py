@@ -10,6 +10,7 @@ own fields (``duration``, ``window``, ``resolve_after``, ``backoff``, ``timeout`
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import subprocess
 import time
@@ -156,12 +157,20 @@ async def test_container_alerts_fire_once_then_resolve_despite_bad_receivers(
     started = time.time()
     oom, exit3 = f"{prefix}-d-oom", f"{prefix}-d-exit"
     loop, logger = f"{prefix}-loop", f"{prefix}-log"
-    run(oom, "--memory=8m", "--memory-swap=8m", busybox_image, "sh", "-c",
-        "x=a; while true; do x=$x$x; done")  # fmt: skip
+    # In threads: a blocking docker CLI call would stall the receiver (this event loop), and
+    # the measured delivery latency with it.
+    await asyncio.to_thread(
+        run, oom, "--memory=8m", "--memory-swap=8m", busybox_image, "sh", "-c",
+        "x=a; while true; do x=$x$x; done",
+    )  # fmt: skip
     # Exits 3 the first time; started again, it runs (its flag file survives the restart).
-    run(exit3, busybox_image, "sh", "-c", "[ -e /flag ] && exec sleep 600; touch /flag; exit 3")
-    run(loop, "--restart=always", busybox_image, "sh", "-c", "exit 1")
-    run(logger, busybox_image, "sh", "-c", "echo ok; echo 'FATAL: disk on fire'; sleep 600")
+    await asyncio.to_thread(
+        run, exit3, busybox_image, "sh", "-c", "[ -e /flag ] && exec sleep 600; touch /flag; exit 3"
+    )
+    await asyncio.to_thread(run, loop, "--restart=always", busybox_image, "sh", "-c", "exit 1")
+    await asyncio.to_thread(
+        run, logger, busybox_image, "sh", "-c", "echo ok; echo 'FATAL: disk on fire'; sleep 600"
+    )
 
     async def fired() -> bool:
         got = hooks.to(good_path)
@@ -184,8 +193,8 @@ async def test_container_alerts_fire_once_then_resolve_despite_bad_receivers(
     assert hooks.to("/hang") and all(h.status is None for h in hooks.to("/hang"))
     print(f"all four firing alerts received {firing_at - started:.1f} s after the first run")
 
-    _docker("start", exit3)  # runs again: resolved
-    _docker("rm", "-f", oom, loop)  # removed: resolved
+    await asyncio.to_thread(_docker, "start", exit3)  # runs again: resolved
+    await asyncio.to_thread(_docker, "rm", "-f", oom, loop)  # removed: resolved
     # The logger's incident resolves by itself after 2 s without a matching line.
 
     async def resolved() -> bool:
