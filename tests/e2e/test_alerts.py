@@ -266,7 +266,10 @@ async def test_a_node_killed_with_sigkill_fires_offline_once_and_resolves(
             timeout=20,
             what="the node offline alert",
         )
-        frame = await events.until(lambda m: m.get("kind") == "alert", wait=10)
+        try:
+            frame = await events.until(lambda m: m.get("kind") == "alert", wait=20)
+        except TimeoutError:
+            pytest.fail(f"no alert frame on the events stream; got {events.messages}")
         assert (frame["event"], frame["node_id"]) == ("firing", victim.node_id)
         victim.start()
         await eventually(
