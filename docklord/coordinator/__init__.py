@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from docklord.coordinator._alert_delivery import public_url
+from docklord.coordinator._alert_payloads import alert_json
+from docklord.coordinator._alert_rules import Kind, check_pattern
+from docklord.coordinator._alerts import AlertEvaluator
 from docklord.coordinator._budget import SourceBudget
 from docklord.coordinator._coordinator import Coordinator
 from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus, Subscriber
@@ -13,11 +17,13 @@ from docklord.coordinator._refs import check_uncached_ref, resolve_ref
 from docklord.coordinator._telemetry import FleetSeries, Telemetry
 
 __all__ = [
+    "AlertEvaluator",
     "Coordinator",
     "Enrolled",
     "Fleet",
     "FleetSeries",
     "History",
+    "Kind",
     "LinkManager",
     "NodeAuthenticator",
     "NodeSample",
@@ -28,8 +34,11 @@ __all__ = [
     "Subscriber",
     "Telemetry",
     "check_uncached_ref",
+    "alert_json",
+    "check_pattern",
     "container_json",
     "event_json",
     "iso",
+    "public_url",
     "resolve_ref",
 ]

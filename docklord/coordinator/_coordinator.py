@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
+from docklord.coordinator._alerts import AlertEvaluator
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._history import History
 from docklord.coordinator._http import GracefulServer, uvicorn_limits
@@ -69,6 +70,7 @@ class Coordinator:
             settings=link or LinkSettings(request_timeout=config.request_timeout),
         )
         self.instances = InstanceReconciler(self.store, self.fleet, self.call)
+        self.alerts = AlertEvaluator(self.store, self.fleet, self.open_channel)
         self.metrics = CollectorRegistry()
         self.metrics.register(_FleetCollector(self.fleet))
         self.telemetry = Telemetry(self.fleet, self.metrics)
@@ -91,6 +93,7 @@ class Coordinator:
                 if record.revoked_at is None:
                     self.fleet.know(record)
             await self.instances.start()
+            await self.alerts.start()
             if self.config.grpc_port:
                 self._grpc = GrpcLinkServer(
                     self.links.serve,
@@ -225,6 +228,7 @@ class Coordinator:
             return
         self._closed = True
         await self.instances.aclose()
+        await self.alerts.aclose()
         await self.links.aclose()
         if self._grpc is not None:
             await self._grpc.__aexit__(None, None, None)

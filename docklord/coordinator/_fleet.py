@@ -19,7 +19,15 @@ from docklord.protocol import EventJournal, engine_info_from_proto, summary_from
 from docklord.protocol import docklord_pb2 as pb
 from docklord.store import NodeRecord
 
-__all__ = ["EventObserver", "Fleet", "NodeState", "NodeStatus", "StatsObserver", "Subscriber"]
+__all__ = [
+    "EventObserver",
+    "Fleet",
+    "NodeState",
+    "NodeStatus",
+    "StatsObserver",
+    "StatusObserver",
+    "Subscriber",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +38,8 @@ SUBSCRIBER_QUEUE = 10_000
 EventObserver = Callable[[str, "pb.Event", "ContainerSummary | None"], None]
 #: Told of every stats batch after the history recorded it: node id, the batch.
 StatsObserver = Callable[[str, "pb.StatsBatch"], None]
+#: Told of every node link or engine status message (``kind`` ``node`` or ``engine``).
+StatusObserver = Callable[[str, dict[str, Any]], None]
 
 
 class NodeStatus(StrEnum):
@@ -145,6 +155,7 @@ class Fleet:
         self.history = history or History()
         self.event_observers: list[EventObserver] = []
         self.stats_observers: list[StatsObserver] = []
+        self.status_observers: list[StatusObserver] = []
 
     # ---- nodes -------------------------------------------------------------------------
 
@@ -413,7 +424,17 @@ class Fleet:
             }
         )
 
+    def broadcast_alert(self, node_id: str, message: dict[str, Any]) -> None:
+        """Push an ``alert`` message to the subscribers that see ``node_id`` (the events
+        stream shows alerts to admins only: ``docklord.web._container_policy``)."""
+        for sub in self._subscribers:
+            if sub.wants(node_id):
+                sub.offer(message)
+
     def _broadcast(self, node_id: str, message: dict[str, Any]) -> None:
+        if message["kind"] in ("node", "engine"):
+            for observe in self.status_observers:
+                observe(node_id, message)
         for sub in self._subscribers:
             if sub.wants(node_id) and node_id not in sub.pending_resume:
                 sub.offer(message)

@@ -92,10 +92,18 @@ class _LinkCollector(Collector):
         pending = GaugeMetricFamily(
             "docklord_pending_requests", "Requests to the node awaiting an answer", labels=["node"]
         )
+        rtt = GaugeMetricFamily(
+            "docklord_link_rtt_seconds",
+            "Round trip of the newest link ping answered by the node",
+            labels=["node"],
+        )
         for state in self.fleet.nodes.values():
             if state.session is not None:
                 pending.add_metric([state.node_id], state.session.pending_requests)
+                if state.session.rtt is not None:
+                    rtt.add_metric([state.node_id], state.session.rtt)
         yield pending
+        yield rtt
         yield CounterMetricFamily(
             "docklord_subscriber_overflows",
             "Event subscribers closed because they fell too far behind",

@@ -111,6 +111,9 @@ class LinkSession:
         self._channels = ChannelTable(self._outbox, self._peer, on_channel, dialer=dialer)
         self._loops: list[asyncio.Task[None]] = []
         self._ping_nonces = itertools.count(1)
+        #: The newest ping: its nonce and loop time, to measure the round trip on its pong.
+        self._ping_sent: tuple[int, float] | None = None
+        self._rtt: float | None = None
         self._last_rx = 0.0
         self._busy = False
         self._closed_locally = False
@@ -421,7 +424,9 @@ class LinkSession:
         while True:
             now = loop.time()
             if now >= next_ping:
-                self._outbox.put_control(Envelope(ping=Ping(nonce=next(self._ping_nonces))))
+                nonce = next(self._ping_nonces)
+                self._ping_sent = (nonce, now)
+                self._outbox.put_control(Envelope(ping=Ping(nonce=nonce)))
                 next_ping = now + self._ping_interval
             if now - self._last_rx >= self._dead_after and not self._busy:
                 raise LinkClosed(f"no frame from {self._peer} for {self._dead_after:g}s")
@@ -431,7 +436,20 @@ class LinkSession:
         self._outbox.put_control(Envelope(pong=Pong(nonce=env.ping.nonce)))
 
     def _on_pong(self, env: Envelope) -> None:
-        """Nothing to do: any frame counts as liveness and the reader noted its time."""
+        """Measure the round trip (liveness needs nothing: the reader noted the frame's time).
+
+        Only the newest ping counts: a pong of an older one arrives after a newer ping went out,
+        and pairing it with that ping's time would understate the round trip.
+        """
+        sent = self._ping_sent
+        if sent is not None and env.pong.nonce == sent[0]:
+            self._rtt = asyncio.get_running_loop().time() - sent[1]
+            self._ping_sent = None
+
+    @property
+    def rtt(self) -> float | None:
+        """Seconds from the newest answered ping to its pong (``None`` before the first)."""
+        return self._rtt
 
 
 def _observe(task: asyncio.Task[None]) -> None:

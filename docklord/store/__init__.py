@@ -1,4 +1,5 @@
-"""The coordinator's persistent state: users, tokens, sessions, nodes, instances, audit log.
+"""The coordinator's persistent state: users, tokens, sessions, nodes, instances, audit log,
+alert rules, channels and alerts.
 
 ``Store`` is the one entry point; it hands out the frozen dataclasses below and never a
 database row. SQLite (WAL mode) by default, PostgreSQL for several coordinator replicas; the
@@ -14,6 +15,7 @@ example a node generating its first secret with ``new_token``).
 
 from __future__ import annotations
 
+from docklord.store._alerts import Alert, AlertChannel, AlertDelivery, AlertRule
 from docklord.store._db import Clock
 from docklord.store._hashing import (
     hash_password,
@@ -41,6 +43,10 @@ from docklord.store._users import UNSET, Unset
 __all__ = [
     "TOUCH_INTERVAL",
     "UNSET",
+    "Alert",
+    "AlertChannel",
+    "AlertDelivery",
+    "AlertRule",
     "ApiToken",
     "AuditEntry",
     "Clock",

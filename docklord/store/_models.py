@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -28,6 +30,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "AlertChannelRow",
+    "AlertDeliveryRow",
+    "AlertRow",
+    "AlertRuleRow",
     "ApiTokenRow",
     "AuditRow",
     "Base",
@@ -195,3 +201,82 @@ class InstanceRow(Base):
     container_id: Mapped[str | None] = mapped_column(String(64))
     port_base: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
+
+
+# ---- alerts (migration 0003) --------------------------------------------------------------
+
+#: SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid), not a BIGINT one.
+_BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class AlertChannelRow(Base):
+    __tablename__ = "alert_channels"
+    __table_args__ = (CheckConstraint("type IN ('webhook', 'slack')", name="type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    #: A credential (Slack's incoming webhook URLs are): never logged, never shown again.
+    url: Mapped[str] = mapped_column(Text)
+    timeout: Mapped[float] = mapped_column(Float)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    backoff: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+
+class AlertRuleRow(Base):
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    selector: Mapped[dict[str, Any]] = mapped_column(_json())
+    params: Mapped[dict[str, Any]] = mapped_column(_json())
+    channel_ids: Mapped[list[int]] = mapped_column(_json())
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    # Listing is newest first by id, often only the firing ones.
+    __table_args__ = (
+        CheckConstraint("state IN ('firing', 'resolved')", name="state"),
+        Index("ix_alerts_state_id", "state", "id"),
+        Index("ix_alerts_rule_id_id", "rule_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    #: ``None`` once the rule is deleted: the alert stays in the history.
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    rule_name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: What the incident is about, unique per rule while firing: ``node`` or ``node/container``.
+    subject: Mapped[str] = mapped_column(String(255))
+    node_id: Mapped[str] = mapped_column(String(128))
+    container_id: Mapped[str | None] = mapped_column(String(64))
+    container_name: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(_json())
+    fired_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class AlertDeliveryRow(Base):
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(
+        _BIG_ID, ForeignKey("alerts.id", ondelete="CASCADE"), index=True
+    )
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_channels.id", ondelete="SET NULL")
+    )
+    event: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)
+    time: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(255))

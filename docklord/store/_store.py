@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from docklord.errors import DocklordError
+from docklord.store._alerts import AlertsMixin
 from docklord.store._audit import AuditMixin
 from docklord.store._db import Clock, create_engine, normalize_url
 from docklord.store._instances import InstancesMixin
@@ -25,7 +26,7 @@ __all__ = ["Store"]
 log = logging.getLogger(__name__)
 
 
-class Store(UsersMixin, TokensMixin, NodesMixin, InstancesMixin, AuditMixin):
+class Store(UsersMixin, TokensMixin, NodesMixin, InstancesMixin, AuditMixin, AlertsMixin):
     """Users, API tokens, sessions, nodes, enrollment tokens, instances and the audit log.
 
     Backed by SQLite (``sqlite+aiosqlite:///PATH``, the default) or PostgreSQL

@@ -7,15 +7,18 @@ from docklord.testing._names import TEST_LABEL, TEST_RUN, unique_name
 from docklord.testing._processes import CoordinatorProcess, NodeProcess, UpProcess, free_port
 from docklord.testing._proxy import TcpProxy
 from docklord.testing._simnode import SimulatedNode
+from docklord.testing._webhooks import ReceivedHook, WebhookReceiver
 
 __all__ = [
     "TEST_LABEL",
     "TEST_RUN",
     "CoordinatorProcess",
     "NodeProcess",
+    "ReceivedHook",
     "SimulatedNode",
     "TcpProxy",
     "UpProcess",
+    "WebhookReceiver",
     "eventually",
     "free_port",
     "unique_name",

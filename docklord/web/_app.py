@@ -60,6 +60,7 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 def create_app(coordinator: Coordinator) -> FastAPI:
     """The coordinator's ASGI application: REST, WebSocket streams, node link, operations."""
     from docklord.web import (
+        _alerts,
         _api,
         _compat,
         _container_streams,
@@ -96,6 +97,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _metrics,
         _stats_history,
         _merged_logs,
+        _alerts,
     ):
         app.include_router(module.router, responses=_errors(_COMMON_ERRORS))
     for module in (

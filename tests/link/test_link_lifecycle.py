@@ -61,6 +61,17 @@ async def test_pings_keep_an_idle_link_alive(link_pair: PairFactory) -> None:
     assert pair.acceptor.state is SessionState.RUNNING
 
 
+async def test_the_round_trip_of_pings_is_measured(link_pair: PairFactory) -> None:
+    faster = {"settings": LinkSettings(ping_interval=0.05, dead_after=0.5)}
+    pair = await link_pair(dialer=faster, acceptor=faster)
+
+    async def measured() -> bool:
+        return pair.acceptor.rtt is not None and pair.dialer.rtt is not None
+
+    await eventually(measured, what="both ends to measure a round trip")
+    assert pair.acceptor.rtt is not None and 0 <= pair.acceptor.rtt < 0.5
+
+
 async def test_run_returns_after_a_local_close_and_raises_after_the_peers(
     link_pair: PairFactory,
 ) -> None:

@@ -8,6 +8,10 @@ def test_public_surface_is_pinned() -> None:
         [
             "TOUCH_INTERVAL",
             "UNSET",
+            "Alert",
+            "AlertChannel",
+            "AlertDelivery",
+            "AlertRule",
             "ApiToken",
             "AuditEntry",
             "Clock",

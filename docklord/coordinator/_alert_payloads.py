@@ -1,0 +1,48 @@
+"""What an alert looks like: in the API, on the events stream, and in webhook bodies.
+
+Generic webhooks get ``{"version": 1, "event": "firing"|"resolved", "alert": {...}}`` (the
+alert as ``GET /api/v1/alerts`` shows it, without delivery attempts); Slack-compatible
+channels get ``{"text": "..."}``, which Slack, Mattermost, Rocket.Chat and others accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from docklord.coordinator._alert_delivery import Message
+from docklord.store import Alert
+
+__all__ = ["alert_json", "render"]
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """One alert as the API, the events stream and webhooks show it."""
+    return {
+        "id": alert.id,
+        "rule_id": alert.rule_id,
+        "rule": alert.rule_name,
+        "kind": alert.kind,
+        "state": alert.state,
+        "subject": alert.subject,
+        "node_id": alert.node_id,
+        "container_id": alert.container_id,
+        "container_name": alert.container_name,
+        "summary": alert.summary,
+        "details": dict(alert.details),
+        "fired_at": alert.fired_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+    }
+
+
+def render(message: Message, channel_type: str) -> Mapping[str, Any]:
+    """The JSON body of ``message`` for a channel of ``channel_type``."""
+    if channel_type == "slack":
+        mark = (
+            ":rotating_light: FIRING"
+            if message.event == "firing"
+            else ":white_check_mark: RESOLVED"
+        )
+        alert = message.alert
+        return {"text": f"{mark} [{alert.rule_name}] {alert.summary}"}
+    return {"version": 1, "event": message.event, "alert": message.body}
