@@ -152,7 +152,8 @@ def _remove_labelled() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _cleanup_engine_objects() -> Iterator[None]:
-    """Removes everything labelled ``docklord.test=1`` after the session, even after failures.
+    """Removes what this run labelled (``docklord.test=<TEST_RUN>``) after the session, even
+    after failures.
 
     Then it guards what the suite must never touch: if any container, image, tag, volume or
     network without the test label that was there when the session first used the engine is

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from docklord.testing import (
     TEST_LABEL,
+    TEST_RUN,
     CoordinatorProcess,
     NodeProcess,
     ReceivedHook,
@@ -106,7 +107,7 @@ def run() -> Iterator[Callable[..., str]]:
 
     def start(name: str, *args: str) -> str:
         made.append(name)
-        _docker("run", "-d", "--name", name, "--label", f"{TEST_LABEL}=1", *args)
+        _docker("run", "-d", "--name", name, "--label", f"{TEST_LABEL}={TEST_RUN}", *args)
         return name
 
     yield start
@@ -151,7 +152,7 @@ async def test_container_alerts_fire_once_then_resolve_despite_bad_receivers(
         [good],
         pattern=r"FATAL: .* on fire",
         resolve_after=2,
-        selector={"name": f"{prefix}-log", "labels": {TEST_LABEL: "1"}},
+        selector={"name": f"{prefix}-log", "labels": {TEST_LABEL: TEST_RUN}},
     )
 
     started = time.time()

@@ -25,7 +25,7 @@ async def engine(docker_host: str) -> AsyncIterator[Engine]:
 
 @pytest.fixture
 async def make_container(engine: Engine, busybox_image: str) -> AsyncIterator[MakeContainer]:
-    """Creates busybox containers labelled ``docklord.test=1``; removes them after the test.
+    """Creates busybox containers labelled ``docklord.test=<TEST_RUN>``; removes them after.
 
     ``await make_container(cmd=[...], start=True, **spec_fields)`` returns the id; every other
     keyword goes to :class:`ContainerSpec` (``name`` defaults to a unique name).
