@@ -1,0 +1,63 @@
+import { render } from "preact";
+import "./style.css";
+import { SocketBadge } from "./components";
+import { Container } from "./pages/Container";
+import { Containers } from "./pages/Containers";
+import { Fleet } from "./pages/Fleet";
+import { Login } from "./pages/Login";
+import { location } from "./router";
+import { loadSession, me, signOut } from "./session";
+
+function Page() {
+  const path = location.value.pathname;
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "containers" && parts.length === 3) {
+    return <Container node={parts[1] ?? ""} reference={parts[2] ?? ""} />;
+  }
+  if (parts[0] === "nodes") return <Fleet />;
+  return <Containers />;
+}
+
+function Shell() {
+  const user = me.value;
+  if (user === undefined) return <p class="muted">Loading…</p>;
+  if (user === null) return <Login />;
+  const path = location.value.pathname;
+  return (
+    <>
+      <header class="top">
+        <a class="brand" href="/">
+          Docklord
+        </a>
+        <nav aria-label="Main">
+          <a
+            href="/containers"
+            aria-current={path === "/" || path.startsWith("/containers") ? "page" : undefined}
+          >
+            Containers
+          </a>
+          <a href="/nodes" aria-current={path.startsWith("/nodes") ? "page" : undefined}>
+            Nodes
+          </a>
+          <a href="/docs" data-external>
+            API
+          </a>
+        </nav>
+        <SocketBadge />
+        <span class="who" title={`role: ${user.role}`}>
+          {user.username} ({user.role})
+        </span>
+        <button type="button" onClick={() => void signOut()}>
+          Sign out
+        </button>
+      </header>
+      <Page />
+    </>
+  );
+}
+
+const root = document.getElementById("app");
+if (root) {
+  render(<Shell />, root);
+  void loadSession();
+}
