@@ -24,8 +24,8 @@ export default defineConfig({
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   server: {
     proxy: {
-      "/api": { target: "http://127.0.0.1:8080", ws: true },
-      "/openapi.json": "http://127.0.0.1:8080",
+      "/api": { target: "http://127.0.0.1:3000", ws: true },
+      "/openapi.json": "http://127.0.0.1:3000",
     },
   },
 });
