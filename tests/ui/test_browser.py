@@ -8,6 +8,7 @@ The last test kills the coordinator (``kill -9``), so it stays last in the modul
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 
@@ -108,6 +109,35 @@ async def test_stop_from_the_ui_changes_the_list_and_the_container_page(
     await assert_no_reload(page)
 
 
+async def test_search_filters_in_the_url_and_bulk_stop(
+    page: Page, cli_container: Callable[..., str]
+) -> None:
+    first, second, other = [await asyncio.to_thread(cli_container) for _ in range(3)]
+    await sign_in(page, "admin", ADMIN_PASSWORD, "/containers")
+    await expect(row(page, other)).to_be_visible()
+    await page.keyboard.press("/")
+    search = page.get_by_role("searchbox")
+    await expect(search).to_be_focused()
+    await search.fill(first)
+    await expect(row(page, first)).to_be_visible()
+    await expect(row(page, other)).to_have_count(0)
+    assert f"q={first}" in page.url
+    await page.reload()  # the filter lives in the URL
+    await expect(page.get_by_role("searchbox")).to_have_value(first)
+    await expect(row(page, second)).to_have_count(0)
+    await page.get_by_role("searchbox").fill("")
+    for name in (first, second):
+        await row(page, name).get_by_role("checkbox").check()
+    await (
+        page.get_by_role("toolbar", name="Selected containers")
+        .get_by_role("button", name="Stop")
+        .click()
+    )
+    for name in (first, second):
+        await expect(row(page, name)).to_have_attribute("data-state", "exited")
+    await expect(row(page, other)).to_have_attribute("data-state", "running")
+
+
 async def test_kill_and_remove_ask_first(page: Page, cli_container: Callable[..., str]) -> None:
     name = await asyncio.to_thread(cli_container)
     await sign_in(page, "admin", ADMIN_PASSWORD, "/containers")
@@ -163,6 +193,36 @@ async def test_screenshots_of_the_fleet_and_container_views(
             await expect(ready).to_be_visible()
             shot = SCREENSHOTS / f"{view}-{size}.png"
             await page.screenshot(path=shot, full_page=size == "phone")
+
+
+async def test_the_terminal_runs_a_command_and_follows_a_resize(
+    page: Page, cli_container: Callable[..., str], ui_cluster: Cluster
+) -> None:
+    name = await asyncio.to_thread(cli_container)
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/containers/{ui_cluster.node.node_id}/{name}")
+    await page.get_by_role("button", name="Open terminal").click()
+    terminal = page.get_by_test_id("terminal")
+    await expect(terminal).to_have_attribute("data-status", "connected")
+    await terminal.click()
+    await page.keyboard.type("echo h''i\n")  # the echoed input is not a line that is just "hi"
+    await expect(terminal_line(page, "hi")).to_have_count(1)
+    await page.screenshot(path=SCREENSHOTS / "terminal-desktop.png")
+    cols = await terminal.get_attribute("data-cols")
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await expect(terminal).not_to_have_attribute("data-cols", cols or "")
+    rows = await terminal.get_attribute("data-rows")
+    cols = await terminal.get_attribute("data-cols")
+    await page.keyboard.type("stty size\n")
+    await expect(terminal_line(page, f"{rows} {cols}")).to_have_count(1)
+    await page.screenshot(path=SCREENSHOTS / "terminal-phone.png", full_page=True)
+    await page.keyboard.type("exit 3\n")
+    await expect(terminal).to_have_attribute("data-status", "exited with code 3")
+
+
+def terminal_line(page: Page, text: str):  # type: ignore[no-untyped-def]
+    """A row of the terminal that holds exactly ``text``."""
+    pattern = re.compile(rf"^\s*{re.escape(text)}\s*$")
+    return page.locator(".xterm-rows > div").filter(has_text=pattern)
 
 
 async def test_the_page_reconnects_after_the_coordinator_is_killed(

@@ -7,6 +7,18 @@ import { bytes, date, percent, port, shortId } from "../format";
 import { mayOperate, me } from "../session";
 import { findContainer, version } from "../store";
 import type { ContainerDetails, Container as Row } from "../types";
+import { Terminal } from "./Terminal";
+
+function TerminalToggle({ c }: { c: Row }) {
+  const [open, setOpen] = useState(false);
+  if (!mayOperate() || c.state !== "running") return null;
+  if (open) return <Terminal c={c} />;
+  return (
+    <button type="button" onClick={() => setOpen(true)}>
+      Open terminal
+    </button>
+  );
+}
 
 function KeyValues({ title, data }: { title: string; data: Record<string, unknown> }) {
   const entries = Object.entries(data);
@@ -161,6 +173,7 @@ export function Container({ node, reference }: { node: string; reference: string
           )}
         </dl>
       </section>
+      <TerminalToggle c={c} />
       <section aria-label="Ports">
         <h2>Ports</h2>
         {c.ports.length === 0 ? (
