@@ -195,6 +195,19 @@ async def test_screenshots_of_the_fleet_and_container_views(
             await page.screenshot(path=shot, full_page=size == "phone")
 
 
+async def test_the_stats_charts_show_data_points(
+    page: Page, cli_container: Callable[..., str], ui_cluster: Cluster
+) -> None:
+    name = await asyncio.to_thread(cli_container)
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/containers/{ui_cluster.node.node_id}/{name}")
+    charts = page.get_by_test_id("charts")
+    await expect(charts).to_have_attribute("data-status", "live")
+    await expect(charts).to_have_attribute("data-points", re.compile(r"^([2-9]|\d\d+)$"))
+    # uPlot drew the line: each chart has a canvas, with a legend value for its series.
+    await expect(charts.locator("canvas")).to_have_count(4)
+    await expect(charts.get_by_role("figure", name="CPU %")).to_be_visible()
+
+
 async def test_the_terminal_runs_a_command_and_follows_a_resize(
     page: Page, cli_container: Callable[..., str], ui_cluster: Cluster
 ) -> None:

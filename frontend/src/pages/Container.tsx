@@ -7,6 +7,7 @@ import { bytes, date, percent, port, shortId } from "../format";
 import { mayOperate, me } from "../session";
 import { findContainer, version } from "../store";
 import type { ContainerDetails, Container as Row } from "../types";
+import { Charts } from "./Charts";
 import { Terminal } from "./Terminal";
 
 function TerminalToggle({ c }: { c: Row }) {
@@ -173,6 +174,7 @@ export function Container({ node, reference }: { node: string; reference: string
           )}
         </dl>
       </section>
+      {c.state === "running" && <Charts c={c} />}
       <TerminalToggle c={c} />
       <section aria-label="Ports">
         <h2>Ports</h2>
