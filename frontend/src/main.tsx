@@ -5,6 +5,7 @@ import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
 import { Fleet } from "./pages/Fleet";
 import { Login } from "./pages/Login";
+import { Logs } from "./pages/Logs";
 import { location } from "./router";
 import { loadSession, me, signOut } from "./session";
 
@@ -15,6 +16,7 @@ function Page() {
     return <Container node={parts[1] ?? ""} reference={parts[2] ?? ""} />;
   }
   if (parts[0] === "nodes") return <Fleet />;
+  if (parts[0] === "logs") return <Logs />;
   return <Containers />;
 }
 

@@ -138,6 +138,13 @@ export function Container({ node, reference }: { node: string; reference: string
         <StateBadge state={c.state} />
       </header>
       <Actions c={c} />
+      <p>
+        <a
+          href={`/logs?node=${encodeURIComponent(c.node_id)}&container=${encodeURIComponent(c.id)}`}
+        >
+          Logs
+        </a>
+      </p>
       <section aria-label="Summary">
         <dl class="kv">
           <dt>Node</dt>
