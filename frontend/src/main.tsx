@@ -8,6 +8,8 @@ import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
 import { location } from "./router";
 import { loadSession, me, signOut } from "./session";
+import { Shortcuts, showShortcuts } from "./shortcuts";
+import { setTheme, type Theme, theme } from "./theme";
 
 function Page() {
   const path = location.value.pathname;
@@ -46,6 +48,25 @@ function Shell() {
           </a>
         </nav>
         <SocketBadge />
+        <label class="theme">
+          <span class="sr-only">Theme</span>
+          <select
+            aria-label="Theme"
+            value={theme.value}
+            onChange={(e) => setTheme((e.currentTarget as HTMLSelectElement).value as Theme)}
+          >
+            <option value="auto">auto</option>
+            <option value="light">light</option>
+            <option value="dark">dark</option>
+          </select>
+        </label>
+        <button
+          type="button"
+          aria-label="Keyboard shortcuts"
+          onClick={() => (showShortcuts.value = true)}
+        >
+          ?
+        </button>
         <span class="who" title={`role: ${user.role}`}>
           {user.username} ({user.role})
         </span>
@@ -54,6 +75,7 @@ function Shell() {
         </button>
       </header>
       <Page />
+      <Shortcuts />
     </>
   );
 }

@@ -54,6 +54,12 @@ async def test_sign_in_shows_the_api_message_on_a_wrong_password(page: Page) -> 
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_test_id("socket-state")).to_have_text("live")
     await expect(page.get_by_text("admin (admin)")).to_be_visible()
+    await page.keyboard.press("?")
+    await expect(page.get_by_role("dialog")).to_contain_text("Ctrl+K")
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog")).to_have_count(0)
+    await page.get_by_label("Theme").select_option("dark")
+    await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     await page.reload()  # the session cookie is gone: still signed out
