@@ -3,6 +3,7 @@ import "./style.css";
 import { SocketBadge } from "./components";
 import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
+import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
@@ -19,6 +20,7 @@ function Page() {
   }
   if (parts[0] === "nodes") return <Fleet />;
   if (parts[0] === "logs") return <Logs />;
+  if (parts[0] === "events") return <Events />;
   return <Containers />;
 }
 
@@ -42,6 +44,9 @@ function Shell() {
           </a>
           <a href="/nodes" aria-current={path.startsWith("/nodes") ? "page" : undefined}>
             Nodes
+          </a>
+          <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
+            Events
           </a>
           <a href="/docs" data-external>
             API

@@ -14,6 +14,20 @@ export const nodes = new Map<string, NodeView>();
 export const containers = new Map<string, Container>();
 /** Per-node last sequence number applied: what a reconnect resumes from (since_seq). */
 export const seqs = new Map<string, number>();
+/** The latest engine events this page has seen (newest last), for the event timeline. */
+export const timeline: TimelineEntry[] = [];
+const TIMELINE_SIZE = 5000;
+
+export interface TimelineEntry {
+  seq: number;
+  node_id: string;
+  type: string;
+  action: string;
+  actor_id: string;
+  name: string;
+  time: string | null;
+}
+
 /** Bumped after every applied message: views read it to re-render. */
 export const version = signal(0);
 
@@ -72,6 +86,16 @@ export function apply(message: StreamMessage): void {
     case "event":
       seqs.set(message.node_id, Math.max(seqs.get(message.node_id) ?? 0, message.seq));
       heard(message.node_id);
+      timeline.push({
+        seq: message.seq,
+        node_id: message.node_id,
+        type: message.type,
+        action: message.action,
+        actor_id: message.actor_id,
+        name: message.container?.name ?? message.attributes.name ?? message.actor_id.slice(0, 12),
+        time: message.time,
+      });
+      if (timeline.length > TIMELINE_SIZE) timeline.splice(0, timeline.length - TIMELINE_SIZE);
       if (message.type !== "container") break;
       if (message.removed) containers.delete(key(message.node_id, message.actor_id));
       else if (message.container) upsert(message.container);

@@ -92,6 +92,12 @@ async def test_a_container_started_with_the_cli_appears_live_and_moves_to_exited
     await asyncio.to_thread(docker, "stop", name)
     exited = page.locator('tbody[data-group="Exited"]')
     await expect(exited.locator(f'tr[data-name="{name}"][data-state="exited"]')).to_be_visible()
+    # The fleet event timeline has both, newest first.
+    await go(page, f"/events?q={name}")
+    events = page.get_by_test_id("event").filter(has_text=name)
+    await expect(events.and_(page.locator("[data-action=start]"))).to_have_count(1)
+    await expect(events.and_(page.locator("[data-action=die]"))).to_have_count(1)
+    await expect(events.first).to_have_attribute("data-action", re.compile("die|stop"))
     await assert_no_reload(page)
     print(f"container shown {shown_after * 1000:.0f} ms after `docker run` returned")
 
