@@ -34,3 +34,21 @@ ensure_venv() {
   "$PY" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" -e "$ROOT[dev]" >&2
   echo "$want" > "$stamp"
 }
+
+# ensure_ui: installs Node.js and npm if missing, and builds the browser UI (frontend/ into
+# docklord/web/_ui/) once per change of the front-end sources or lock file. `npm ci` installs
+# exactly the committed package-lock.json from the npm registry.
+ensure_ui() {
+  local want stamp=$ROOT/frontend/node_modules/.docklord-ui-stamp
+  command -v npm >/dev/null || apt_install nodejs npm
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)||(a===20&&b>=19)?0:1)' \
+    || die "the UI build (Vite 8) needs Node.js 20.19+ or 22.12+, this is $(node --version); Debian 12 ships 18: install a newer Node.js (e.g. Debian 13's, or NodeSource's)"
+  want=$(cd "$ROOT/frontend" && find package.json package-lock.json .npmrc tsconfig.json biome.json \
+    vite.config.ts ./*.html src -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$ROOT/docklord/web/_ui/index.html" ]; then
+    return 0
+  fi
+  say "building the browser UI (frontend/ -> docklord/web/_ui/)"
+  (cd "$ROOT/frontend" && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run --silent build >&2)
+  echo "$want" > "$stamp"
+}

@@ -76,13 +76,14 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _stats_history,
         _streams,
         _tunnel,
+        _ui,
     )
 
     app = FastAPI(
         title="Docklord",
         version=__version__,
         description="Manage and monitor Docker containers across many hosts, live.",
-        docs_url="/docs",
+        docs_url=None,  # /docs is Swagger UI from the npm package (docklord.web._ui)
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -98,6 +99,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         _stats_history,
         _merged_logs,
         _alerts,
+        _ui,
     ):
         app.include_router(module.router, responses=_errors(_COMMON_ERRORS))
     for module in (
@@ -110,6 +112,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     ):
         app.include_router(module.router, responses=_errors(_NODE_ERRORS))
     _install_error_handlers(app)
+    app.add_middleware(_ui.UiFiles)  # the browser UI at / (inside the access log)
     app.add_middleware(AccessLog)
     return app
 

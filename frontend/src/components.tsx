@@ -1,0 +1,57 @@
+import type { ComponentChildren } from "preact";
+import { useEffect, useRef } from "preact/hooks";
+import { liveSince, socketState } from "./live";
+
+export function StateBadge({ state }: { state: string }) {
+  return <span class={`state state-${state}`}>{state}</span>;
+}
+
+const SOCKET_TEXT = {
+  connecting: "connecting",
+  live: "live",
+  reconnecting: "reconnecting",
+  stale: "stale",
+} as const;
+
+/** The browser's own socket state, always in the header. */
+export function SocketBadge() {
+  const state = socketState.value;
+  const since = liveSince.value;
+  const title =
+    state === "stale" && since
+      ? `reconnecting; data as of ${new Date(since).toLocaleTimeString()}`
+      : `events socket: ${state}`;
+  return (
+    <output class={`socket socket-${state}`} title={title} data-testid="socket-state">
+      {SOCKET_TEXT[state]}
+    </output>
+  );
+}
+
+/** A modal confirmation (an in-page <dialog>, so it is styled and testable). */
+export function Confirm(props: {
+  text: string;
+  confirmLabel: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+  children?: ComponentChildren;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+  return (
+    <dialog ref={ref} onCancel={props.onCancel} aria-label="Confirm">
+      <p>{props.text}</p>
+      {props.children}
+      <div class="buttons">
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+        <button type="button" class="danger" onClick={props.onConfirm}>
+          {props.confirmLabel}
+        </button>
+      </div>
+    </dialog>
+  );
+}

@@ -1,0 +1,101 @@
+// The one client of /api/v1/events/ws. It feeds the store, and when the socket drops it
+// reconnects with backoff and `since_seq` (the last seq applied per node), so nothing is
+// missed and nothing reloads. It never polls: the only fetch is a node list on each (re)connect,
+// for the node details the stream does not carry.
+
+import { signal } from "@preact/signals";
+import { api } from "./api";
+import { apply, putNode, seqs, version } from "./store";
+import type { StreamMessage } from "./types";
+
+/** live: open and applied; reconnecting: dropped, trying again; stale: down long enough that
+ * what is shown may be out of date. */
+export type SocketState = "connecting" | "live" | "reconnecting" | "stale";
+
+export const socketState = signal<SocketState>("connecting");
+/** When the socket was last live (ms), for "data as of". */
+export const liveSince = signal<number | null>(null);
+export const lastMessageAt = signal<number | null>(null);
+
+const STALE_AFTER_MS = 10_000;
+const MAX_BACKOFF_MS = 8_000;
+
+let socket: WebSocket | null = null;
+let attempt = 0;
+let retryTimer: number | undefined;
+let staleTimer: number | undefined;
+let stopped = true;
+let onSignedOut: () => void = () => {};
+
+function url(): string {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  const since = seqs.size
+    ? `?since_seq=${encodeURIComponent(JSON.stringify(Object.fromEntries(seqs)))}`
+    : "";
+  return `${scheme}://${window.location.host}/api/v1/events/ws${since}`;
+}
+
+async function refreshNodes(): Promise<void> {
+  try {
+    const { nodes } = await api.nodes();
+    for (const n of nodes) putNode(n);
+    version.value++;
+  } catch {
+    // the stream carries on; node details fill in on the next connect
+  }
+}
+
+function open(): void {
+  const ws = new WebSocket(url());
+  socket = ws;
+  ws.onopen = () => {
+    attempt = 0;
+    window.clearTimeout(staleTimer);
+    socketState.value = "live";
+    liveSince.value = Date.now();
+    void refreshNodes();
+  };
+  ws.onmessage = (event: MessageEvent<string>) => {
+    lastMessageAt.value = Date.now();
+    apply(JSON.parse(event.data) as StreamMessage);
+  };
+  ws.onclose = (event: CloseEvent) => {
+    if (socket !== ws) return;
+    socket = null;
+    if (stopped) return;
+    if (event.code === 4401) {
+      onSignedOut();
+      return;
+    }
+    scheduleReconnect();
+  };
+}
+
+function scheduleReconnect(): void {
+  if (socketState.value === "live" || socketState.value === "connecting") {
+    socketState.value = "reconnecting";
+    window.clearTimeout(staleTimer);
+    staleTimer = window.setTimeout(() => {
+      if (socketState.value === "reconnecting") socketState.value = "stale";
+    }, STALE_AFTER_MS);
+  }
+  const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+  attempt++;
+  retryTimer = window.setTimeout(open, delay);
+}
+
+export function startLive(signedOut: () => void): void {
+  onSignedOut = signedOut;
+  if (!stopped) return;
+  stopped = false;
+  socketState.value = "connecting";
+  open();
+}
+
+export function stopLive(): void {
+  stopped = true;
+  window.clearTimeout(retryTimer);
+  window.clearTimeout(staleTimer);
+  socket?.close();
+  socket = null;
+}

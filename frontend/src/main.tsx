@@ -1,0 +1,92 @@
+import { render } from "preact";
+import "./style.css";
+import { SocketBadge } from "./components";
+import { Container } from "./pages/Container";
+import { Containers } from "./pages/Containers";
+import { Events } from "./pages/Events";
+import { Fleet } from "./pages/Fleet";
+import { Login } from "./pages/Login";
+import { Logs } from "./pages/Logs";
+import { location } from "./router";
+import { loadSession, me, signOut } from "./session";
+import { Shortcuts, showShortcuts } from "./shortcuts";
+import { setTheme, type Theme, theme } from "./theme";
+
+function Page() {
+  const path = location.value.pathname;
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "containers" && parts.length === 3) {
+    return <Container node={parts[1] ?? ""} reference={parts[2] ?? ""} />;
+  }
+  if (parts[0] === "nodes") return <Fleet />;
+  if (parts[0] === "logs") return <Logs />;
+  if (parts[0] === "events") return <Events />;
+  return <Containers />;
+}
+
+function Shell() {
+  const user = me.value;
+  if (user === undefined) return <p class="muted">Loading…</p>;
+  if (user === null) return <Login />;
+  const path = location.value.pathname;
+  return (
+    <>
+      <header class="top">
+        <a class="brand" href="/">
+          Docklord
+        </a>
+        <nav aria-label="Main">
+          <a
+            href="/containers"
+            aria-current={path === "/" || path.startsWith("/containers") ? "page" : undefined}
+          >
+            Containers
+          </a>
+          <a href="/nodes" aria-current={path.startsWith("/nodes") ? "page" : undefined}>
+            Nodes
+          </a>
+          <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
+            Events
+          </a>
+          <a href="/docs" data-external>
+            API
+          </a>
+        </nav>
+        <SocketBadge />
+        <label class="theme">
+          <span class="sr-only">Theme</span>
+          <select
+            aria-label="Theme"
+            value={theme.value}
+            onChange={(e) => setTheme((e.currentTarget as HTMLSelectElement).value as Theme)}
+          >
+            <option value="auto">auto</option>
+            <option value="light">light</option>
+            <option value="dark">dark</option>
+          </select>
+        </label>
+        <button
+          type="button"
+          aria-label="Keyboard shortcuts"
+          onClick={() => (showShortcuts.value = true)}
+        >
+          ?
+        </button>
+        <span class="who" title={`role: ${user.role}`}>
+          {user.username} ({user.role})
+        </span>
+        <button type="button" onClick={() => void signOut()}>
+          Sign out
+        </button>
+      </header>
+      <Page />
+      <Shortcuts />
+    </>
+  );
+}
+
+const root = document.getElementById("app");
+if (root) {
+  render(<Shell />, root);
+  void loadSession();
+}

@@ -1,0 +1,161 @@
+// The live store of nodes and containers, fed only by the events socket (see live.ts). It
+// applies each message the way the coordinator's fleet does: a snapshot replaces everything, a
+// resync replaces one node's containers, an event upserts or removes one container.
+
+import { signal } from "@preact/signals";
+import type { Container, Node, StreamMessage } from "./types";
+
+export interface NodeView extends Node {
+  /** When this browser last heard of the node (an event, a status change, a snapshot). */
+  heard_at: number;
+}
+
+export const nodes = new Map<string, NodeView>();
+export const containers = new Map<string, Container>();
+/** Per-node last sequence number applied: what a reconnect resumes from (since_seq). */
+export const seqs = new Map<string, number>();
+/** The latest engine events this page has seen (newest last), for the event timeline. */
+export const timeline: TimelineEntry[] = [];
+const TIMELINE_SIZE = 5000;
+
+export interface TimelineEntry {
+  seq: number;
+  node_id: string;
+  type: string;
+  action: string;
+  actor_id: string;
+  name: string;
+  time: string | null;
+}
+
+/** Bumped after every applied message: views read it to re-render. */
+export const version = signal(0);
+
+export function key(node: string, id: string): string {
+  return `${node}/${id}`;
+}
+
+function lastSeen(node: Node): number {
+  return node.last_seen ? Date.parse(node.last_seen) : 0;
+}
+
+export function putNode(node: Node): void {
+  const known = nodes.get(node.node_id);
+  nodes.set(node.node_id, {
+    ...node,
+    heard_at: Math.max(known?.heard_at ?? 0, lastSeen(node)),
+  });
+}
+
+function heard(nodeId: string): void {
+  const node = nodes.get(nodeId);
+  if (node) node.heard_at = Date.now();
+}
+
+function upsert(row: Container): void {
+  const k = key(row.node_id, row.id);
+  const before = containers.get(k);
+  // Events carry no resource sample: keep the last one while the container keeps running.
+  if (before && row.cpu_percent === undefined && row.state === "running") {
+    if (before.cpu_percent !== undefined) row.cpu_percent = before.cpu_percent;
+    if (before.memory_usage !== undefined) row.memory_usage = before.memory_usage;
+  }
+  containers.set(k, row);
+}
+
+function replaceNode(nodeId: string, rows: Container[]): void {
+  for (const [k, c] of containers) if (c.node_id === nodeId) containers.delete(k);
+  for (const row of rows) upsert(row);
+}
+
+export function apply(message: StreamMessage): void {
+  switch (message.kind) {
+    case "snapshot":
+      nodes.clear();
+      containers.clear();
+      seqs.clear();
+      for (const n of message.nodes) putNode(n);
+      for (const row of message.containers) upsert(row);
+      for (const [n, s] of Object.entries(message.seq)) seqs.set(n, s);
+      break;
+    case "resync":
+      replaceNode(message.node_id, message.containers);
+      seqs.set(message.node_id, message.seq);
+      heard(message.node_id);
+      break;
+    case "event":
+      seqs.set(message.node_id, Math.max(seqs.get(message.node_id) ?? 0, message.seq));
+      heard(message.node_id);
+      timeline.push({
+        seq: message.seq,
+        node_id: message.node_id,
+        type: message.type,
+        action: message.action,
+        actor_id: message.actor_id,
+        name: message.container?.name ?? message.attributes.name ?? message.actor_id.slice(0, 12),
+        time: message.time,
+      });
+      if (timeline.length > TIMELINE_SIZE) timeline.splice(0, timeline.length - TIMELINE_SIZE);
+      if (message.type !== "container") break;
+      if (message.removed) containers.delete(key(message.node_id, message.actor_id));
+      else if (message.container) upsert(message.container);
+      break;
+    case "node":
+      applyNodeStatus(message.node_id, message.status);
+      break;
+    case "engine": {
+      const node = nodes.get(message.node_id);
+      if (node)
+        node.engine = { ...node.engine, available: message.available, message: message.message };
+      heard(message.node_id);
+      break;
+    }
+  }
+  version.value++;
+}
+
+function applyNodeStatus(nodeId: string, status: Node["status"] | "removed"): void {
+  if (status === "removed") {
+    nodes.delete(nodeId);
+    seqs.delete(nodeId);
+    replaceNode(nodeId, []);
+    return;
+  }
+  const node = nodes.get(nodeId);
+  if (node) {
+    node.status = status;
+    node.heard_at = Date.now();
+  }
+}
+
+/** Every container, for the list views (read `version.value` first to subscribe). */
+export function allContainers(): Container[] {
+  return [...containers.values()];
+}
+
+/** Counts by state of a node's containers, from the live store. */
+export function countsOf(nodeId: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const c of containers.values()) {
+    if (c.node_id === nodeId) counts[c.state] = (counts[c.state] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** The container `ref` (id, unique id prefix or name) on `node`, if the store has it. */
+export function findContainer(node: string, ref: string): Container | undefined {
+  const exact = containers.get(key(node, ref));
+  if (exact) return exact;
+  const onNode = [...containers.values()].filter((c) => c.node_id === node);
+  const byName = onNode.find((c) => c.name === ref);
+  if (byName) return byName;
+  const byPrefix = onNode.filter((c) => c.id.startsWith(ref));
+  return byPrefix.length === 1 ? byPrefix[0] : undefined;
+}
+
+export function clearStore(): void {
+  nodes.clear();
+  containers.clear();
+  seqs.clear();
+  version.value++;
+}
