@@ -103,8 +103,8 @@ def _time_text(text: str) -> float:
 Moment = Annotated[float | None, BeforeValidator(parse_time)]
 
 
-class LogQuery(BaseModel):
-    """What ``.../logs`` and ``.../logs/ws`` accept (all optional)."""
+class LogSelection(BaseModel):
+    """Which lines of a container's log: what every logs route accepts (all optional)."""
 
     tail: Annotated[
         Annotated[int, Field(ge=0)] | None,
@@ -113,14 +113,19 @@ class LogQuery(BaseModel):
     since: Moment = Field(None, description="Unix seconds, RFC 3339 or a duration ago (10m)")
     until: Moment = Field(None, description="same forms as since")
     timestamps: bool = Field(False, description="prefix each line with its RFC 3339 time")
+    stdout: bool = True
+    stderr: bool = True
+
+
+class LogQuery(LogSelection):
+    """What ``.../logs`` and ``.../logs/ws`` accept (all optional)."""
+
     follow: bool = Field(False, description="keep streaming until the container stops")
     follow_restarts: bool = Field(
         False,
         description="follow, and carry on across restarts and later starts until the"
         " container is removed (each line exactly once)",
     )
-    stdout: bool = True
-    stderr: bool = True
     format: Literal["text", "ndjson"] = Field("text", description="HTTP only")
     batch: bool = Field(True, description='WebSocket only: {"lines": [...]} frames')
 

@@ -17,14 +17,20 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BeforeValidator, Field
 from starlette.types import Receive, Scope, Send
 
 from docklord.errors import DocklordError
 from docklord.link import Channel
 from docklord.protocol import STDERR, STDOUT
 from docklord.web._auth import Principal, Role, require_node
-from docklord.web._container_streams import LOGS_WINDOW, LineSplitter, LogQuery, Moment, open_stream
+from docklord.web._container_streams import (
+    LOGS_WINDOW,
+    LineSplitter,
+    LogQuery,
+    LogSelection,
+    open_stream,
+)
 from docklord.web._containers import resolve
 
 __all__ = ["MAX_MATCH", "DownloadQuery", "compile_match", "router"]
@@ -58,18 +64,9 @@ def compile_match(value: Any) -> re.Pattern[str] | None:
         raise ValueError(f"not a regular expression: {exc}") from None
 
 
-class DownloadQuery(BaseModel):
+class DownloadQuery(LogSelection):
     """What ``.../logs/download`` accepts (all optional)."""
 
-    tail: Annotated[
-        Annotated[int, Field(ge=0)] | None,
-        BeforeValidator(lambda v: None if v in ("all", "") else v),
-    ] = Field(None, description='only the last N lines; "all" (or empty, or absent): every line')
-    since: Moment = Field(None, description="Unix seconds, RFC 3339 or a duration ago (10m)")
-    until: Moment = Field(None, description="same forms as since")
-    timestamps: bool = Field(False, description="prefix each line with its RFC 3339 time")
-    stdout: bool = True
-    stderr: bool = True
     match: Annotated[re.Pattern[str] | None, BeforeValidator(compile_match)] = Field(
         None,
         description="a Python regular expression: only the lines it finds something in"
