@@ -173,6 +173,9 @@ class Load:
         self.statuses: Counter[int] = Counter()
         self.log_lines = 0
         self.last_line_at = 0.0
+        #: Set to end the churn after its current round (a cancelled round would leave its
+        #: `docker run` process going, and its events would come after the test's accounting).
+        self.churn_done = asyncio.Event()
 
     async def docker(self, *args: str) -> int:
         proc = await asyncio.create_subprocess_exec(
@@ -182,7 +185,7 @@ class Load:
         return await proc.wait()
 
     async def churn(self) -> None:
-        while True:
+        while not self.churn_done.is_set():
             name = unique_name("chaos")
             await self.docker(
                 "run", "-d", "--name", name, "--label", f"{TEST_LABEL}={TEST_RUN}",
@@ -320,8 +323,9 @@ async def test_kill9_coordinator_node_and_engine_lose_no_event(
         ]
         try:
             faults = await _chaos(rng, coordinator, node, private_engine, client)
-            tasks[2].cancel()  # no new events: the client can catch up with the node
-            await _caught_up(client, events, node.node_id, load)
+            load.churn_done.set()  # no new events: the client can catch up with the node
+            await asyncio.wait_for(tasks[2], timeout=60)
+            await _caught_up(client, events, node.node_id, load, truth)
         finally:
             for task in tasks:
                 task.cancel()
@@ -441,9 +445,15 @@ def _reap(engine: Any) -> None:
 
 
 async def _caught_up(
-    client: httpx.AsyncClient, events: ResumingClient, node_id: str, load: Load
+    client: httpx.AsyncClient,
+    events: ResumingClient,
+    node_id: str,
+    load: Load,
+    truth: EngineEvents,
 ) -> None:
-    """The node online with its engine, the client at the node's seq, log lines flowing."""
+    """The node online with its engine, the client at the node's seq, log lines flowing, and
+    every engine event seen so far delivered or covered (the node may still be forwarding the
+    last ones when the coordinator's seq already matches the client's)."""
     lines = load.log_lines
 
     async def settled() -> bool:
@@ -453,6 +463,7 @@ async def _caught_up(
             and info["engine"]["available"]
             and events.seen.get(node_id) == info["seq"]
             and load.log_lines > lines
+            and not _account(truth.events, events.messages, node_id)[2]
         )
 
     await eventually(settled, timeout=30, what="the event client caught up and logs flowing")
