@@ -383,11 +383,19 @@ async def container_logs_ws(ws: WebSocket, node: str, ref: str) -> None:
 async def _send_lines(ws: WebSocket, channel: Channel, batch: bool) -> None:
     splitter = LineSplitter()
     end: str | None = None
-    while (item := await channel.receive()) is not None:
-        if item[0] in (STDOUT, STDERR):
-            await _send_frames(ws, item[0], splitter.feed(*item), batch)
-        elif item[0] == CONTROL:
-            end = end_reason(item[1]) or end
+    # What has arrived is sent together: a backlog of one-line frames becomes a few batches.
+    while (items := await channel.receive_many(LOGS_WINDOW // 4)) is not None:
+        runs: list[tuple[int, list[str]]] = []
+        for stream, data in items:
+            if stream == CONTROL:
+                end = end_reason(data) or end
+            elif stream in (STDOUT, STDERR) and (lines := splitter.feed(stream, data)):
+                if runs and runs[-1][0] == stream:
+                    runs[-1][1].extend(lines)
+                else:
+                    runs.append((stream, lines))
+        for stream, lines in runs:
+            await _send_frames(ws, stream, lines, batch)
     for stream, lines in splitter.flush():
         await _send_frames(ws, stream, lines, batch)
     if end is not None:
@@ -395,13 +403,18 @@ async def _send_lines(ws: WebSocket, channel: Channel, batch: bool) -> None:
 
 
 async def _send_frames(ws: WebSocket, stream: int, lines: list[str], batch: bool) -> None:
+    # A send need not wait (the socket has room), so the loop is given a turn between
+    # batches and every few hundred single lines: a backlog must not hold it.
     if not batch:
-        for line in lines:
+        for n, line in enumerate(lines, 1):
             await ws.send_text(lines_json(stream, [line]))
+            if n % 256 == 0:
+                await asyncio.sleep(0)
         return
     for start in range(0, len(lines), MAX_BATCH):
         part = lines[start : start + MAX_BATCH]
         await ws.send_text('{"lines":[' + lines_json(stream, part) + "]}")
+        await asyncio.sleep(0)
 
 
 # ---- stats ----------------------------------------------------------------------------------

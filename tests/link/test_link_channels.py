@@ -108,6 +108,39 @@ async def echo_rpc(method: str, args: Any) -> Any:
     return args
 
 
+async def test_reading_a_full_inbox_lets_the_event_loop_run(link_pair: PairFactory) -> None:
+    # A consumer whose own sends never wait (a WebSocket with room in its buffer) must not
+    # hold the loop for a whole window of small frames: in a coordinator, that starved the
+    # link's keepalive for over 5 s behind a 50,000-line log and the node dropped the link.
+    frames = 5000
+
+    async def lines(channel: Channel) -> None:
+        for n in range(frames):
+            await channel.send(b"line %05d\n" % n, 1)
+
+    pair = await link_pair(acceptor={"on_channel": lines, "on_request": echo_rpc})
+    channel = await pair.dialer.open_channel("logs", window=1024 * 1024)
+    first = await channel.receive()
+    for _ in range(5):  # round trips: the rest of the frames are in the inbox by now
+        await pair.dialer.request("echo")
+    turns = 0
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    start_turns, got = turns, [first]
+    while (item := await channel.receive()) is not None:
+        got.append(item)
+    ticking.cancel()
+    assert len(got) == frames
+    assert turns - start_turns >= frames // 64 - 1, f"the loop ran {turns - start_turns} times"
+
+
 async def test_a_flooding_channel_does_not_delay_requests(link_pair: PairFactory) -> None:
     producers = [Producer(chunk=64 * 1024) for _ in range(3)]
     opened = iter(producers)

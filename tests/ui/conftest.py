@@ -38,6 +38,33 @@ def ui_cluster(
         yield started
 
 
+@pytest.fixture(autouse=True)
+def process_logs(request: pytest.FixtureRequest, ui_cluster: Cluster) -> Iterator[None]:
+    """Print what the coordinator and the node logged during the test (pytest shows it when
+    the test failed), and fail a test in which the node's link dropped, unless the test is
+    marked ``relinks``: a dropped link is a defect of its own, which a UI that reconnects
+    would otherwise hide."""
+    procs = {"coordinator": ui_cluster.coordinator, "node": ui_cluster.node}
+    start = {name: _log_size(proc.log_path) for name, proc in procs.items()}
+    yield
+    logged = {name: _log_since(proc.log_path, start[name]) for name, proc in procs.items()}
+    for name, text in logged.items():
+        print(f"--- {name} log during the test ---\n{text[-20000:]}")
+    if request.node.get_closest_marker("relinks") is None:
+        drops = [line for line in logged["node"].splitlines() if "link down" in line]
+        assert not drops, f"the node's link dropped during the test: {drops}"
+
+
+def _log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _log_since(path: Path, offset: int) -> str:
+    with open(path, "rb") as log:
+        log.seek(offset)
+        return log.read().decode(errors="replace")
+
+
 @pytest.fixture(scope="module")
 async def ui_api(ui_cluster: Cluster) -> AsyncIterator[httpx.AsyncClient]:
     """An admin API client; the cluster's node is online and the viewer ``vera`` exists."""

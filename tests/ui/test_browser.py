@@ -290,6 +290,7 @@ def terminal_line(page: Page, text: str):  # type: ignore[no-untyped-def]
     return page.locator(".xterm-rows > div").filter(has_text=pattern)
 
 
+@pytest.mark.relinks
 async def test_the_page_reconnects_after_the_coordinator_is_killed(
     page: Page, cli_container: Callable[..., str], ui_cluster: Cluster, ui_api: httpx.AsyncClient
 ) -> None:
