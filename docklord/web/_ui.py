@@ -28,7 +28,21 @@ __all__ = ["CSP", "UI_DIR", "UI_PATHS", "UiFiles", "router"]
 #: Where the front-end build puts its output (``npm run build`` in ``frontend/``).
 UI_DIR = Path(__file__).parent / "_ui"
 #: The UI's own paths: each, and anything below it, answers ``index.html``.
-UI_PATHS = ("/containers", "/nodes", "/events", "/logs")
+UI_PATHS = (
+    "/containers",
+    "/nodes",
+    "/events",
+    "/logs",
+    "/create",
+    "/images",
+    "/volumes",
+    "/networks",
+    "/instances",
+    "/users",
+    "/account",
+    "/audit",
+    "/alerts",
+)
 #: Same origin only; inline styles for Swagger UI's and Preact's style attributes. WebSocket
 #: URLs of this origin are covered by ``'self'``.
 CSP = (
