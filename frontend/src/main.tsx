@@ -7,6 +7,7 @@ import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
+import { MergedLogs } from "./pages/MergedLogs";
 import { location } from "./router";
 import { loadSession, me, signOut } from "./session";
 import { Shortcuts, showShortcuts } from "./shortcuts";
@@ -19,6 +20,7 @@ function Page() {
     return <Container node={parts[1] ?? ""} reference={parts[2] ?? ""} />;
   }
   if (parts[0] === "nodes") return <Fleet />;
+  if (parts[0] === "logs" && parts[1] === "merged") return <MergedLogs />;
   if (parts[0] === "logs") return <Logs />;
   if (parts[0] === "events") return <Events />;
   return <Containers />;

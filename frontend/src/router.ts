@@ -27,13 +27,15 @@ window.addEventListener("popstate", () => {
   location.value = new URL(window.location.href);
 });
 
-/** Same-origin <a> clicks navigate in place. */
+/** Same-origin <a> clicks navigate in place (but downloads, the API and data-external links
+ * are the browser's). */
 document.addEventListener("click", (event) => {
   const target = (event.target as Element | null)?.closest?.("a");
   if (!target || event.defaultPrevented || event.button !== 0) return;
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   const href = target.getAttribute("href");
-  if (!href?.startsWith("/") || target.target || target.hasAttribute("data-external")) return;
+  if (!href?.startsWith("/") || href.startsWith("/api/") || target.target) return;
+  if (target.hasAttribute("data-external") || target.hasAttribute("download")) return;
   event.preventDefault();
   navigate(href);
 });

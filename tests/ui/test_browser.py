@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.e2e.conftest import Cluster
+from docklord.testing import NodeProcess, unique_name
+from tests.e2e.conftest import Cluster, wait_online
 from tests.ui.conftest import (
     PHONE,
     SCREENSHOTS,
@@ -258,6 +261,136 @@ async def test_the_log_view_follows_a_long_log_and_finds_a_line(
     await page.screenshot(path=SCREENSHOTS / "logs-desktop.png")
     await page.get_by_role("button", name="Jump to live").click()
     await expect(lines.filter(has_text=re.compile(r"^tick \d+$")).last).to_be_visible()
+
+
+#: Prints ``<run> <n>`` every 0.2 s, where ``<run>`` is new at every start: a repeated line
+#: would show as the same text twice.
+NUMBERED = (
+    "sh",
+    "-c",
+    "trap 'exit 0' TERM; r=$RANDOM$RANDOM; n=0;"
+    ' while true; do n=$((n+1)); echo "$r $n"; sleep 0.2 & wait; done',
+)
+
+
+async def ui_count(page: Page) -> int:
+    status = await page.get_by_test_id("logs-status").inner_text()
+    return int(status.split("·")[1].split()[0])
+
+
+@pytest.mark.relinks
+async def test_the_log_view_carries_on_across_a_restart_and_a_node_restart(
+    page: Page, cli_container: Callable[..., str], ui_cluster: Cluster, ui_api: httpx.AsyncClient
+) -> None:
+    name = await asyncio.to_thread(cli_container, *NUMBERED)
+    node = ui_cluster.node.node_id
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/logs?node={node}&container={name}")
+    status = page.get_by_test_id("logs-status")
+    await expect(status).to_contain_text("following")
+    lines = page.get_by_test_id("log-line")
+    await expect(lines.filter(has_text=re.compile(r" 5$")).first).to_be_visible()
+    first_run = (await lines.first.inner_text()).split()[0]
+    # The engine's follow ends at the stop; the view's carries on into the next run.
+    await asyncio.to_thread(docker, "restart", "-t", "1", name)
+    second = lines.filter(has_text=re.compile(r"^\d+ 3$")).filter(has_not_text=first_run)
+    await expect(second).to_be_visible()
+    # The node goes away under the open view: it reconnects from the last line it holds.
+    await asyncio.to_thread(ui_cluster.node.stop)
+    await expect(status).to_contain_text("reconnecting")
+    ui_cluster.node.start()
+    await wait_online(ui_api, node)
+    await expect(status).to_contain_text("following", timeout=30_000)
+    held = await ui_count(page)
+    await expect(status).not_to_contain_text(f"· {held} lines")  # new lines come again
+    await asyncio.to_thread(docker, "stop", "-t", "5", name)
+    logged = (await asyncio.to_thread(docker, "logs", name)).splitlines()
+    assert len(set(logged)) == len(logged), "the container printed a line twice"
+    # Every line the engine kept, each once, in order: the newest ones are on screen.
+    await expect(status).to_contain_text(f"· {len(logged)} lines")
+    await expect(lines.last).to_have_text(logged[-1])
+
+
+async def test_the_log_view_draws_ansi_colours_opens_json_and_downloads(
+    page: Page, cli_container: Callable[..., str], ui_cluster: Cluster
+) -> None:
+    script = (
+        "printf '\\033[1;31mred alert\\033[0m plain\\n';"
+        ' echo \'{"level":"info","msg":"hello"}\'; echo other; sleep 600 & wait'
+    )
+    name = await asyncio.to_thread(cli_container, "sh", "-c", f"trap 'exit 0' TERM; {script}")
+    node = ui_cluster.node.node_id
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/logs?node={node}&container={name}")
+    lines = page.get_by_test_id("log-line")
+    red = lines.filter(has_text="red alert")
+    await expect(red).to_have_text("red alert plain")  # no escape sequence left in the text
+    await expect(red.locator("span.ansi-fg-1.ansi-bold")).to_have_text("red alert")
+    await lines.filter(has_text='"level"').click()
+    detail = page.get_by_test_id("log-detail")
+    await expect(detail).to_have_text('{\n  "level": "info",\n  "msg": "hello"\n}')
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await page.screenshot(path=SCREENSHOTS / "logs-phone.png", full_page=True)
+    # The search marks inside a coloured span, and the download applies it on the server.
+    await page.get_by_role("searchbox").fill("al+ert|other")
+    await expect(page.get_by_test_id("match-count")).to_have_text("1 / 2 matches")
+    await expect(red.locator("mark")).to_have_text("alert")
+    async with page.expect_download() as info:
+        await page.get_by_role("link", name="Download").click()
+    download = await info.value
+    cid = await asyncio.to_thread(docker, "inspect", "-f", "{{.Id}}", name)
+    assert download.suggested_filename == f"{cid}.log"  # the server's name for it
+    text = (await download.path()).read_text()
+    assert text.splitlines() == ["\x1b[1;31mred alert\x1b[0m plain", "other"], text
+
+
+async def test_merged_logs_of_two_containers_on_two_nodes_interleave_by_time(
+    page: Page,
+    cli_container: Callable[..., str],
+    ui_cluster: Cluster,
+    ui_api: httpx.AsyncClient,
+    tmp_path: Path,
+    docker_host: str,
+) -> None:
+    other = NodeProcess(
+        [ui_cluster.coordinator.ws_url],
+        unique_name("node"),
+        secrets.token_urlsafe(16),
+        docker_host=docker_host,
+        workdir=tmp_path / "other-node",
+    )
+    (tmp_path / "other-node").mkdir()
+    other.start()
+    try:
+        await wait_online(ui_api, other.node_id)
+        script = (
+            "trap 'exit 0' TERM; for i in 1 2 3 4 5; do echo {0}$i; sleep 0.3; done;"
+            " sleep 600 & wait"
+        )
+        a = await asyncio.to_thread(cli_container, "sh", "-c", script.format("a"))
+        b = await asyncio.to_thread(cli_container, "sh", "-c", script.format("b"))
+        sources = [f"{ui_cluster.node.node_id}/{a}", f"{other.node_id}/{b}"]
+        await sign_in(page, "admin", ADMIN_PASSWORD, "/containers")
+        # The Containers page's selection leads there.
+        await row(page, a).first.get_by_role("checkbox").check()
+        link = page.get_by_role("link", name="Merged logs")
+        await expect(link).to_have_attribute("href", re.compile(r"^/logs/merged\?container="))
+        await go(page, "/logs/merged?" + "&".join(f"container={s}" for s in sources))
+        lines = page.get_by_test_id("log-line")
+        await expect(lines).to_have_count(10)
+        texts = [t.split()[-1] for t in await lines.all_inner_texts()]
+        tags = [await line.get_attribute("data-container") for line in await lines.all()]
+        assert [t for t in texts if t[0] == "a"] == [f"a{i}" for i in range(1, 6)], texts
+        assert [t for t in texts if t[0] == "b"] == [f"b{i}" for i in range(1, 6)], texts
+        assert tags == [sources[0] if t[0] == "a" else sources[1] for t in texts]
+        # By time, not one container after the other: the two outputs overlap.
+        switches = sum(1 for x, y in zip(texts, texts[1:], strict=False) if x[0] != y[0])
+        assert switches >= 3, texts
+        # Each container keeps its own colour.
+        tagged = await page.locator(".log-source").all()
+        colours = {await tag.evaluate("e => getComputedStyle(e).color") for tag in tagged}
+        assert len(colours) == 2, colours
+    finally:
+        other.stop()
+        await ui_api.delete(f"/api/v1/nodes/{other.node_id}")
 
 
 async def test_the_terminal_runs_a_command_and_follows_a_resize(

@@ -111,6 +111,12 @@ function Row(props: {
   );
 }
 
+/** The merged-logs page of these containers (the API takes at most 20). */
+function mergedPath(chosen: Container[]): string {
+  const q = new URLSearchParams(chosen.map((c) => ["container", `${c.node_id}/${c.id}`]));
+  return `/logs/merged?${q}`;
+}
+
 function BulkBar(props: { chosen: Container[]; clear: () => void }) {
   const [results, setResults] = useState<BulkResult[] | null>(null);
   const [busy, setBusy] = useState(false);
@@ -134,6 +140,11 @@ function BulkBar(props: { chosen: Container[]; clear: () => void }) {
           {a.slice(1)}
         </button>
       ))}
+      {props.chosen.length > 0 && props.chosen.length <= 20 && (
+        <a class="button" href={mergedPath(props.chosen)}>
+          Merged logs
+        </a>
+      )}
       <button type="button" onClick={props.clear}>
         Clear
       </button>

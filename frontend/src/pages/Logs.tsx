@@ -1,7 +1,9 @@
-// A container's logs: followed over .../logs/ws (batched frames), held in plain arrays and
-// drawn through a virtualizer (@tanstack/virtual-core), so a million lines cost only the rows
-// on screen. Regex search highlights and counts matches, with next/previous. Scrolling up
-// pauses autoscroll without moving the view; "Jump to live" resumes it. Filters live in the URL.
+// A container's logs: followed over .../logs/ws (batched frames) across restarts and dropped
+// sockets, held in plain arrays and drawn through a virtualizer (@tanstack/virtual-core), so a
+// million lines cost only the rows on screen. ANSI colours are drawn; a JSON line opens
+// pretty-printed. Regex search highlights and counts matches, with next/previous. Scrolling up
+// pauses autoscroll without moving the view; "Jump to live" resumes it. Filters live in the URL;
+// the download applies them on the server.
 
 import {
   elementScroll,
@@ -11,50 +13,68 @@ import {
 } from "@tanstack/virtual-core";
 import type { ComponentChildren } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { parseAnsi, type Segment, stripAnsi } from "../ansi";
 import { containerPath, location, setParams } from "../router";
 import { findContainer, version } from "../store";
 
-const ROW = 18;
+export const ROW = 18;
 /** Lines kept in the page; older ones are dropped first. */
 const MAX_LINES = 1_000_000;
+/** Close codes after which reconnecting cannot help: the stream ended, or the request is
+ * wrong (4400 bad input, 4401/4403 not allowed, 4404 no such container). */
+const FINAL = (code: number) => code === 1000 || (code >= 4400 && code < 4500);
 
 interface Buffer {
   streams: ("stdout" | "stderr")[];
   times: string[];
+  /** The text without escape sequences (what search, copy and the detail see). */
   texts: string[];
+  /** The ANSI-styled segments of a line that has escape sequences, else null. */
+  styled: (Segment[] | null)[];
 }
 
-type Frame = { lines: { stream: "stdout" | "stderr"; line: string }[] };
+type Frame = { lines?: { stream: "stdout" | "stderr"; line: string }[]; end?: string };
 
+const empty = (): Buffer => ({ streams: [], times: [], texts: [], styled: [] });
+
+/** An engine timestamp as a key that sorts by time (the engine trims trailing zeros). */
+function stampKey(time: string): string {
+  const m = /^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(time);
+  return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}${m[3]}` : time;
+}
+
+/** Unix seconds for `since`, a millisecond before `time`: the server's float may round up. */
+function sinceOf(time: string): string {
+  const m = /^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(time);
+  const whole = Date.parse(m ? `${m[1]}${m[3]}` : time) / 1000;
+  const fraction = m?.[2] ? Number(`0.${m[2]}`) : 0;
+  return Math.max(0, whole + fraction - 0.001).toFixed(6);
+}
+
+/** Follows the container's output across restarts; when the socket drops (the node's link,
+ * the coordinator), reconnects from the last line's time and drops what it already holds, so
+ * no line is lost or shown twice. */
 function useLogStream(node: string, id: string | undefined) {
-  const buffer = useRef<Buffer>({ streams: [], times: [], texts: [] });
+  const buffer = useRef<Buffer>(empty());
   const [count, setCount] = useState(0);
   const [status, setStatus] = useState("connecting");
   useEffect(() => {
     if (!id) return;
-    buffer.current = { streams: [], times: [], texts: [] };
+    buffer.current = empty();
     setCount(0);
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
     const path = `/api/v1/nodes/${encodeURIComponent(node)}/containers/${encodeURIComponent(id)}/logs/ws`;
-    const ws = new WebSocket(
-      `${scheme}://${window.location.host}${path}?follow=true&timestamps=true&tail=all`,
-    );
+    let ws: WebSocket | null = null;
     let frame = 0;
-    ws.onopen = () => setStatus("following");
-    ws.onmessage = (event: MessageEvent<string>) => {
-      const b = buffer.current;
-      for (const { stream, line } of (JSON.parse(event.data) as Frame).lines) {
-        const space = line.indexOf(" ");
-        b.streams.push(stream);
-        b.times.push(space > 0 ? line.slice(0, space) : "");
-        b.texts.push(space > 0 ? line.slice(space + 1) : line);
-      }
-      const over = b.texts.length - MAX_LINES;
-      if (over > 0) {
-        b.streams.splice(0, over);
-        b.times.splice(0, over);
-        b.texts.splice(0, over);
-      }
+    let retry = 0;
+    let attempt = 0;
+    let gone = false;
+    // The newest time held, and the lines held at exactly that time (stream + text).
+    let lastTime = "";
+    let lastKey = "";
+    let atLast: string[] = [];
+
+    const redraw = () => {
       // At most ten redraws a second, however fast lines come (the backlog arrives at once).
       if (!frame) {
         frame = window.setTimeout(() => {
@@ -63,17 +83,86 @@ function useLogStream(node: string, id: string | undefined) {
         }, 100);
       }
     };
-    ws.onclose = (event) =>
-      setStatus(event.code === 1000 ? "ended" : `closed${event.reason ? `: ${event.reason}` : ""}`);
+
+    const open = () => {
+      const from = lastTime ? `since=${sinceOf(lastTime)}` : "tail=all";
+      const socket = new WebSocket(
+        `${scheme}://${window.location.host}${path}?follow_restarts=true&timestamps=true&${from}`,
+      );
+      ws = socket;
+      // After a reconnect, what comes before or at the last time held may be held already.
+      let catchingUp = lastTime !== "";
+      const seen = [...atLast];
+      socket.onopen = () => {
+        attempt = 0;
+        setStatus("following");
+      };
+      socket.onmessage = (event: MessageEvent<string>) => {
+        const message = JSON.parse(event.data) as Frame;
+        if (message.end) setStatus(`ended (${message.end})`);
+        const b = buffer.current;
+        for (const { stream, line } of message.lines ?? []) {
+          const space = line.indexOf(" ");
+          const time = space > 0 ? line.slice(0, space) : "";
+          const text = space > 0 ? line.slice(space + 1) : line;
+          const key = stampKey(time);
+          if (catchingUp) {
+            if (key < lastKey) continue;
+            const held = key === lastKey ? seen.indexOf(stream + text) : -1;
+            if (held >= 0) {
+              seen.splice(held, 1);
+              continue;
+            }
+            catchingUp = false;
+          }
+          if (key !== lastKey) {
+            lastKey = key;
+            atLast = [];
+          }
+          lastTime = time;
+          atLast.push(stream + text);
+          b.streams.push(stream);
+          b.times.push(time);
+          b.texts.push(stripAnsi(text));
+          b.styled.push(parseAnsi(text));
+        }
+        const over = b.texts.length - MAX_LINES;
+        if (over > 0) {
+          b.streams.splice(0, over);
+          b.times.splice(0, over);
+          b.texts.splice(0, over);
+          b.styled.splice(0, over);
+        }
+        redraw();
+      };
+      socket.onclose = (event) => {
+        if (gone) return;
+        if (FINAL(event.code)) {
+          setStatus((now) =>
+            now.startsWith("ended")
+              ? now
+              : event.code === 1000
+                ? "ended"
+                : `closed${event.reason ? `: ${event.reason}` : ""}`,
+          );
+          return;
+        }
+        setStatus(`reconnecting${event.reason ? ` (${event.reason})` : ""}`);
+        retry = window.setTimeout(open, Math.min(10_000, 500 * 2 ** attempt++));
+      };
+    };
+    open();
     return () => {
+      gone = true;
       window.clearTimeout(frame);
-      ws.close();
+      window.clearTimeout(retry);
+      ws?.close();
     };
   }, [node, id]);
   return { buffer: buffer.current, count, status };
 }
 
-function compile(query: string): RegExp | null {
+export function compile(query: string): RegExp | null {
   if (!query) return null;
   try {
     return new RegExp(query, "g");
@@ -82,24 +171,71 @@ function compile(query: string): RegExp | null {
   }
 }
 
-function highlight(text: string, re: RegExp | null): ComponentChildren {
-  if (!re) return text;
-  const parts: ComponentChildren[] = [];
-  let last = 0;
+/** The [start, end) ranges of `re`'s matches in `text`. */
+function matches(text: string, re: RegExp): [number, number][] {
+  const found: [number, number][] = [];
   re.lastIndex = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
     if (m[0] === "") {
       re.lastIndex++;
       continue;
     }
-    parts.push(text.slice(last, m.index), <mark key={m.index}>{m[0]}</mark>);
-    last = m.index + m[0].length;
+    found.push([m.index, m.index + m[0].length]);
   }
-  parts.push(text.slice(last));
-  return parts;
+  return found;
 }
 
-function useVirtualizer(scroller: { current: HTMLDivElement | null }, count: number) {
+/** A line: its ANSI segments (or its plain text), with the search's matches marked. */
+export function render(
+  text: string,
+  styled: Segment[] | null,
+  re: RegExp | null,
+): ComponentChildren {
+  const segments = styled ?? [{ text, cls: "", style: "" }];
+  const marks = re ? matches(text, re) : [];
+  if (!styled && !marks.length) return text;
+  const out: ComponentChildren[] = [];
+  let at = 0;
+  for (const seg of segments) {
+    const end = at + seg.text.length;
+    // Cut the segment where a match starts or ends.
+    const cuts = new Set([at, end]);
+    for (const [a, b] of marks) {
+      if (a > at && a < end) cuts.add(a);
+      if (b > at && b < end) cuts.add(b);
+    }
+    const points = [...cuts].sort((x, y) => x - y);
+    for (let k = 0; k + 1 < points.length; k++) {
+      const [a, b] = [points[k] ?? 0, points[k + 1] ?? 0];
+      const piece = seg.text.slice(a - at, b - at);
+      const marked = marks.some(([x, y]) => x <= a && b <= y);
+      const inner =
+        seg.cls || seg.style ? (
+          <span class={seg.cls} style={seg.style}>
+            {piece}
+          </span>
+        ) : (
+          piece
+        );
+      out.push(marked ? <mark key={a}>{inner}</mark> : inner);
+    }
+    at = end;
+  }
+  return out;
+}
+
+/** A JSON object or array line, pretty-printed; null for anything else. */
+function prettyJson(text: string): string | null {
+  const t = text.trim();
+  if (!(t.startsWith("{") || t.startsWith("["))) return null;
+  try {
+    return JSON.stringify(JSON.parse(t), null, 2);
+  } catch {
+    return null;
+  }
+}
+
+export function useVirtualizer(scroller: { current: HTMLDivElement | null }, count: number) {
   const [, rerender] = useState(0);
   const virtualizer = useMemo(
     () =>
@@ -135,6 +271,7 @@ export function Logs() {
   const [follow, setFollow] = useState(true);
   const lastTop = useRef(0);
   const [current, setCurrent] = useState(0);
+  const [selected, setSelected] = useState<number | null>(null);
   const re = useMemo(() => compile(query), [query]);
 
   // The lines shown (indexes into the buffer; null: all of them) and the matches among them.
@@ -231,25 +368,55 @@ export function Logs() {
           />{" "}
           Timestamps
         </label>
+        {c && (
+          <a
+            class="button"
+            href={downloadHref(node, c.id, only, showTimes, re ? query : "")}
+            download
+          >
+            Download
+          </a>
+        )}
         {!follow && (
           <button type="button" onClick={() => setFollow(true)}>
             Jump to live
           </button>
         )}
       </div>
+      {selected !== null && selected < count && (
+        <section class="log-detail" aria-label="Selected line">
+          <header>
+            <span class="muted">
+              {buffer.times[selected]} · {buffer.streams[selected]}
+            </span>
+            <button type="button" onClick={() => setSelected(null)}>
+              Close
+            </button>
+          </header>
+          <pre data-testid="log-detail">
+            {prettyJson(buffer.texts[selected] ?? "") ?? buffer.texts[selected]}
+          </pre>
+        </section>
+      )}
       <div class="log-view" ref={scroller} onScroll={onScroll} data-testid="log-view">
         <div style={{ height: `${virtualizer.getTotalSize()}px`, position: "relative" }}>
           {virtualizer.getVirtualItems().map((item) => {
             const i = view.shown ? (view.shown[item.index] ?? 0) : item.index;
             return (
+              // biome-ignore lint/a11y/useSemanticElements: a virtualized row, not a form control
               <div
                 key={item.index}
                 class={`log-line ${buffer.streams[i] === "stderr" ? "stderr" : ""}`}
                 data-testid="log-line"
+                role="button"
+                tabIndex={0}
+                title="Show this line (JSON pretty-printed)"
                 style={{ transform: `translateY(${item.start}px)` }}
+                onClick={() => !window.getSelection()?.toString() && setSelected(i)}
+                onKeyDown={(e) => e.key === "Enter" && setSelected(i)}
               >
                 {showTimes && <span class="log-time">{buffer.times[i]} </span>}
-                {highlight(buffer.texts[i] ?? "", re)}
+                {render(buffer.texts[i] ?? "", buffer.styled[i] ?? null, re)}
               </div>
             );
           })}
@@ -257,4 +424,21 @@ export function Logs() {
       </div>
     </main>
   );
+}
+
+/** The server-side download of this log, with the page's filters. */
+function downloadHref(
+  node: string,
+  id: string,
+  only: string | null,
+  timestamps: boolean,
+  match: string,
+): string {
+  const q = new URLSearchParams();
+  if (only === "stdout") q.set("stderr", "false");
+  if (only === "stderr") q.set("stdout", "false");
+  if (timestamps) q.set("timestamps", "true");
+  if (match) q.set("match", match);
+  const path = `/api/v1/nodes/${encodeURIComponent(node)}/containers/${encodeURIComponent(id)}`;
+  return `${path}/logs/download${q.size ? `?${q}` : ""}`;
 }
