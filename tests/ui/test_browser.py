@@ -13,12 +13,13 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from docklord.testing import NodeProcess, unique_name
+from docklord.testing import NodeProcess, eventually, unique_name
 from tests.e2e.conftest import Cluster, wait_online
 from tests.ui.conftest import (
     PHONE,
@@ -338,6 +339,54 @@ async def test_the_log_view_draws_ansi_colours_opens_json_and_downloads(
     assert download.suggested_filename == f"{cid}.log"  # the server's name for it
     text = (await download.path()).read_text()
     assert text.splitlines() == ["\x1b[1;31mred alert\x1b[0m plain", "other"], text
+
+
+async def test_an_event_links_to_the_logs_around_its_time(
+    page: Page, cli_container: Callable[..., str], ui_cluster: Cluster
+) -> None:
+    name = unique_name("ui")
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/events?q={name}")  # events from now on
+    await asyncio.to_thread(cli_container, *NUMBERED, name=name)
+    first_run = await eventually_output(name, " 5")
+    await asyncio.to_thread(docker, "restart", "-t", "1", name)
+    starts = page.get_by_test_id("event").and_(page.locator("[data-action=start]"))
+    await expect(starts).to_have_count(2)
+    await starts.first.get_by_role("link", name="around").click()  # the restart's start
+    assert all(f"{p}=" in page.url for p in ("since", "until", "at")), page.url
+    # The first line at or after the event's time is marked and in view; the window holds the
+    # first run too (the engine may stamp the new run's first line just before its start).
+    marked = page.locator("[data-at=true]")
+    await expect(marked).to_be_visible()
+    at = stamp_key(parse_qs(urlsplit(page.url).query)["at"][0])
+    await page.get_by_label("Timestamps").check()
+    rows = await page.get_by_test_id("log-line").all_inner_texts()
+    here = rows.index(await marked.inner_text())
+    assert here > 0, rows
+    stamp, run, number = rows[here].split()
+    assert stamp_key(stamp) >= at > stamp_key(rows[here - 1].split()[0]), (at, rows)
+    assert run != first_run and number in ("1", "2"), rows[here]
+    await expect(page.get_by_test_id("logs-status")).to_contain_text("following")
+    await page.get_by_role("searchbox").fill(f"^{first_run} 1$")
+    await expect(page.get_by_test_id("match-count")).to_have_text("1 / 1 matches")
+
+
+def stamp_key(time: str) -> str:
+    """An RFC 3339 time that sorts as text (the fraction padded to nanoseconds)."""
+    head, _, rest = time.partition(".")
+    if not rest:
+        return time.removesuffix("Z") + ".000000000Z"
+    fraction = rest.rstrip("Z")
+    return f"{head}.{fraction.ljust(9, '0')}Z"
+
+
+async def eventually_output(name: str, ending: str) -> str:
+    """The run id of ``NUMBERED``'s output once a line ends with ``ending``."""
+
+    async def printed() -> str | None:
+        out = await asyncio.to_thread(docker, "logs", name)
+        return next((ln.split()[0] for ln in out.splitlines() if ln.endswith(ending)), None)
+
+    return await eventually(printed, timeout=20, what=f"{name} to print ...{ending}")
 
 
 async def test_merged_logs_of_two_containers_on_two_nodes_interleave_by_time(

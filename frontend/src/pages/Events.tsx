@@ -1,5 +1,6 @@
 // The fleet event timeline: every engine event of every node, live, as the events socket
-// delivers them (from when this page was opened; newest first), filterable from the URL.
+// delivers them (from when this page was opened; newest first), filterable from the URL. Each
+// container event links to its logs, and to its logs around the event's time.
 
 import { date } from "../format";
 import { containerPath, location, setParams } from "../router";
@@ -56,7 +57,16 @@ export function Events() {
                         href={`/logs?node=${encodeURIComponent(e.node_id)}&container=${encodeURIComponent(e.actor_id)}`}
                       >
                         logs
-                      </a>
+                      </a>{" "}
+                      {e.time && (
+                        <a
+                          class="muted"
+                          href={aroundPath(e.node_id, e.actor_id, e.time)}
+                          title="The container's logs from a minute before this event to a minute after"
+                        >
+                          around
+                        </a>
+                      )}
                     </>
                   ) : (
                     e.name
@@ -70,4 +80,17 @@ export function Events() {
       {entries.length === 0 && <p class="muted">No event yet.</p>}
     </main>
   );
+}
+
+/** The container's logs from a minute before `time` to a minute after, showing `time`. */
+function aroundPath(node: string, id: string, time: string): string {
+  const t = Date.parse(time) / 1000;
+  const q = new URLSearchParams({
+    node,
+    container: id,
+    since: (t - 60).toFixed(3),
+    until: (t + 60).toFixed(3),
+    at: time,
+  });
+  return `/logs?${q}`;
 }

@@ -54,7 +54,7 @@ function sinceOf(time: string): string {
 /** Follows the container's output across restarts; when the socket drops (the node's link,
  * the coordinator), reconnects from the last line's time and drops what it already holds, so
  * no line is lost or shown twice. */
-function useLogStream(node: string, id: string | undefined) {
+function useLogStream(node: string, id: string | undefined, since: string, until: string) {
   const buffer = useRef<Buffer>(empty());
   const [count, setCount] = useState(0);
   const [status, setStatus] = useState("connecting");
@@ -85,9 +85,12 @@ function useLogStream(node: string, id: string | undefined) {
     };
 
     const open = () => {
-      const from = lastTime ? `since=${sinceOf(lastTime)}` : "tail=all";
+      const from = lastTime
+        ? `since=${sinceOf(lastTime)}`
+        : `tail=all${since ? `&since=${encodeURIComponent(since)}` : ""}`;
+      const to = until ? `&until=${encodeURIComponent(until)}` : "";
       const socket = new WebSocket(
-        `${scheme}://${window.location.host}${path}?follow_restarts=true&timestamps=true&${from}`,
+        `${scheme}://${window.location.host}${path}?follow_restarts=true&timestamps=true&${from}${to}`,
       );
       ws = socket;
       // After a reconnect, what comes before or at the last time held may be held already.
@@ -158,7 +161,7 @@ function useLogStream(node: string, id: string | undefined) {
       window.clearTimeout(retry);
       ws?.close();
     };
-  }, [node, id]);
+  }, [node, id, since, until]);
   return { buffer: buffer.current, count, status };
 }
 
@@ -265,8 +268,12 @@ export function Logs() {
   const query = params.get("q") ?? "";
   const only = params.get("stream");
   const showTimes = params.get("timestamps") === "true";
+  // A time window (the event timeline's "logs around" link), and the moment to show in it.
+  const since = params.get("since") ?? "";
+  const until = params.get("until") ?? "";
+  const at = params.get("at") ?? "";
   const c = findContainer(node, ref);
-  const { buffer, count, status } = useLogStream(node, c?.id);
+  const { buffer, count, status } = useLogStream(node, c?.id, since, until);
   const scroller = useRef<HTMLDivElement>(null);
   const [follow, setFollow] = useState(true);
   const lastTop = useRef(0);
@@ -293,9 +300,25 @@ export function Logs() {
   }, [buffer, count, only, re]);
 
   const virtualizer = useVirtualizer(scroller, view.length);
+  // With `at`, the first line at or after that moment (an index into the lines shown).
+  const atRow = useMemo(() => {
+    if (!at) return -1;
+    const key = stampKey(at);
+    const times = view.shown ? view.shown.map((i) => buffer.times[i] ?? "") : buffer.times;
+    return times.findIndex((t, n) => n < view.length && stampKey(t) >= key);
+  }, [at, buffer, view]);
+  const shownAt = useRef(false);
   useEffect(() => {
-    if (follow && view.length) virtualizer.scrollToIndex(view.length - 1, { align: "end" });
-  }, [follow, view.length, virtualizer]);
+    if (atRow >= 0 && !shownAt.current) {
+      shownAt.current = true;
+      setFollow(false);
+      virtualizer.scrollToIndex(atRow, { align: "center" });
+    }
+  }, [atRow, virtualizer]);
+  useEffect(() => {
+    if (follow && view.length && !(at && !shownAt.current))
+      virtualizer.scrollToIndex(view.length - 1, { align: "end" });
+  }, [follow, view.length, virtualizer, at]);
 
   // Only the reader scrolls up (following scrolls down): that pauses; reaching the end resumes.
   function onScroll() {
@@ -402,12 +425,14 @@ export function Logs() {
         <div style={{ height: `${virtualizer.getTotalSize()}px`, position: "relative" }}>
           {virtualizer.getVirtualItems().map((item) => {
             const i = view.shown ? (view.shown[item.index] ?? 0) : item.index;
+            const here = item.index === atRow ? " log-at" : "";
             return (
               // biome-ignore lint/a11y/useSemanticElements: a virtualized row, not a form control
               <div
                 key={item.index}
-                class={`log-line ${buffer.streams[i] === "stderr" ? "stderr" : ""}`}
+                class={`log-line ${buffer.streams[i] === "stderr" ? "stderr" : ""}${here}`}
                 data-testid="log-line"
+                data-at={here ? "true" : undefined}
                 role="button"
                 tabIndex={0}
                 title="Show this line (JSON pretty-printed)"
