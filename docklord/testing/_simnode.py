@@ -73,8 +73,8 @@ class SimulatedNode:
         self.linked = asyncio.Event()
         self._queue: asyncio.Queue[pb.Event] = asyncio.Queue()
 
-    def emit(self) -> None:
-        """Queue one event: a random container pauses (or resumes, if paused)."""
+    def emit(self) -> pb.ContainerSummary:
+        """Queue one event: a random container pauses (or resumes, if paused); returns it."""
         summary = random.choice(self.containers)  # noqa: S311 - not for security
         paused = summary.state == "paused"
         summary.state = "running" if paused else "paused"
@@ -88,6 +88,7 @@ class SimulatedNode:
         )
         event.container.CopyFrom(summary)
         self._queue.put_nowait(event)
+        return summary
 
     async def run(self) -> None:
         """Link, send the snapshot, then forward emitted events until cancelled."""

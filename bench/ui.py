@@ -1,0 +1,249 @@
+"""Browser benchmarks (DESIGN.md §8): the fleet list and the log viewer in Debian's Chromium.
+
+    DOCKER_HOST=$(./scripts/engine) .venv/bin/python -m bench.ui [--nodes 50] [--containers 100]
+
+1. **Fleet list.** ``--nodes`` simulated nodes (``docklord.testing.SimulatedNode``) with
+   ``--containers`` containers each link to a coordinator process. The page ``/containers`` is
+   loaded; *first render* is the time from the navigation's start until every container's row
+   is in the DOM (``performance.now()`` in the page). Then the nodes emit ``--rate`` events per
+   second (a container pauses or resumes) for ``--seconds``; a ``MutationObserver`` in the page
+   notes when each row shows the new state, and the latency is that moment minus the moment
+   the simulated node emitted the event (one machine, one clock).
+2. **Log viewer.** A real node on the engine under test; a container prints bursts of 5,000
+   lines (aiming at ``--log-rate`` lines per second or more; the rate reached is reported) until
+   the page holds ``--lines`` lines. Meanwhile a
+   ``requestAnimationFrame`` loop in the page measures every frame's time (p95 reported). Then
+   a regex search over all the lines held: from the input event until the match count is drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.async_api import Page, async_playwright
+
+from bench._common import docker_host, fleet, machine, pct, preregister, table
+from docklord.logs import configure
+from docklord.testing import CoordinatorProcess, NodeProcess, SimulatedNode
+
+CHROMIUM = "/usr/bin/chromium"
+#: The searches timed over the log viewer's lines.
+QUERIES = ("^12345[67]$", "9999$")
+PASSWORD = "bench-ui-password"  # noqa: S105 - a throw-away coordinator's
+
+# Notes (row name, state, Date.now()) each time a row shows a state, new or moved.
+OBSERVE_ROWS = """() => {
+  window.__seen = [];
+  const note = (el) => {
+    if (el instanceof HTMLElement && el.dataset.testid === "container-row")
+      window.__seen.push([el.dataset.name, el.dataset.state, Date.now()]);
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === "attributes") note(r.target);
+      for (const n of r.addedNodes) {
+        note(n);
+        if (n instanceof HTMLElement) n.querySelectorAll("tr").forEach(note);
+      }
+    }
+  }).observe(document.body, { subtree: true, childList: true, attributes: true,
+                              attributeFilter: ["data-state"] });
+}"""
+
+FRAMES = """() => {
+  window.__frames = [];
+  let last = performance.now();
+  const tick = (now) => {
+    window.__frames.push(now - last); last = now; requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+# Types `query` into the search box and resolves with the ms until the match count changed.
+SEARCH = """(query) => new Promise((resolve) => {
+  const box = document.querySelector('input[type=search]');
+  const count = document.querySelector('[data-testid=match-count]');
+  const started = performance.now();
+  new MutationObserver((_, observer) => {
+    if (count.textContent.includes("matches")) { observer.disconnect();
+      resolve([performance.now() - started, count.textContent]); }
+  }).observe(count, { childList: true, characterData: true, subtree: true });
+  box.value = query;
+  box.dispatchEvent(new Event("input", { bubbles: true }));
+})"""
+
+
+async def sign_in(page: Page, password: str, path: str) -> None:
+    await page.goto("/")
+    await page.get_by_label("Username").fill("admin")
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_test_id("socket-state").filter(has_text="live").wait_for()
+    await page.goto(path)
+
+
+async def fleet_list(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str]]:
+    coordinator = CoordinatorProcess(
+        work / "fleet", extra_args=["--log-level=warning"], admin_password=PASSWORD
+    )
+    (coordinator.workdir / "data").mkdir(parents=True)
+    store_url = f"sqlite+aiosqlite:///{coordinator.workdir / 'data' / 'docklord.db'}"
+    credentials = await preregister(store_url, "sim", args.nodes)
+    coordinator.start()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await asyncio.to_thread(coordinator.wait_ready)
+        nodes = [
+            SimulatedNode(coordinator.ws_url, node_id, secret, containers=args.containers)
+            for node_id, secret in credentials.items()
+        ]
+        tasks = [asyncio.create_task(node.run()) for node in nodes]
+        await asyncio.gather(*(node.linked.wait() for node in nodes))
+        total = args.nodes * args.containers
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = await browser.new_page(base_url=coordinator.url)
+            await sign_in(page, PASSWORD, "/nodes")
+            await page.goto("/containers")
+            await page.wait_for_function(
+                "(n) => document.querySelectorAll('tr[data-testid=container-row]').length >= n",
+                arg=total,
+                timeout=60_000,
+                polling=20,
+            )
+            first_render = await page.evaluate("performance.now()")
+            await page.evaluate(OBSERVE_ROWS)
+            emitted: list[tuple[str, str, float]] = []
+            count = int(args.rate * args.seconds)
+            begin = time.monotonic()
+            for i in range(count):
+                summary = nodes[i % len(nodes)].emit()
+                emitted.append((summary.name, summary.state, time.time() * 1000))
+                delay = begin + (i + 1) / args.rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await asyncio.sleep(2)
+            seen = await page.evaluate("window.__seen")
+            await browser.close()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(coordinator.stop)
+    latencies = _latencies(emitted, seen)
+    return [
+        (
+            f"fleet list: first render, {total:,} containers on {args.nodes} nodes",
+            f"{first_render:.0f} ms",
+            "<= 1000 ms",
+        ),  # fmt: skip
+        (f"fleet list: events shown at {args.rate:.0f}/s", f"{len(latencies)}/{count}", "all"),
+        ("fleet list: event -> DOM p50", f"{pct(latencies, 0.5):.1f} ms", ""),
+        ("fleet list: event -> DOM p99", f"{pct(latencies, 0.99):.1f} ms", "<= 100 ms"),
+    ]
+
+
+def _latencies(
+    emitted: list[tuple[str, str, float]], seen: list[tuple[str, str, float]]
+) -> list[float]:
+    """For each emitted change, the first time after it that the page showed that state."""
+    by_row: dict[str, list[tuple[str, float]]] = {}
+    for name, state, at in seen:
+        by_row.setdefault(name, []).append((state, at))
+    out: list[float] = []
+    for name, state, at in emitted:
+        shown = next((t for s, t in by_row.get(name, []) if s == state and t >= at - 1), None)
+        if shown is not None:
+            out.append(max(0.0, shown - at))
+    return out
+
+
+async def docker(*args: str) -> None:
+    await asyncio.to_thread(subprocess.run, ["docker", *args], check=True, capture_output=True)
+
+
+async def log_viewer(
+    args: argparse.Namespace, coordinator: CoordinatorProcess, node: NodeProcess
+) -> list[tuple[str, str, str]]:
+    burst = 5000
+    # Half the nominal pause: seq itself takes time, and the rate reported is the one measured.
+    pause = burst / args.log_rate / 2
+    script = f"i=0; while true; do seq $i $((i+{burst - 1})); i=$((i+{burst})); sleep {pause}; done"
+    name = f"bench-ui-{int(time.time())}"
+    await docker("create", "--name", name, "--label", "docklord.test=1",
+                 "docklord-test/busybox", "sh", "-c", script)  # fmt: skip
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = await browser.new_page(base_url=coordinator.url)
+            await sign_in(
+                page, coordinator.admin_password, f"/logs?node={node.node_id}&container={name}"
+            )
+            await page.get_by_test_id("logs-status").filter(has_text="following").wait_for()
+            await page.evaluate(FRAMES)
+            started = time.monotonic()
+            await docker("start", name)
+            await page.wait_for_function(
+                "(n) => { const s = document.querySelector('[data-testid=logs-status]');"
+                " return Number(s.textContent.split('·')[1].trim().split(' ')[0]) >= n; }",
+                arg=args.lines,
+                timeout=args.lines / args.log_rate * 1000 * 4 + 30_000,
+                polling=100,
+            )
+            took = time.monotonic() - started
+            frames = await page.evaluate("window.__frames.splice(0)")
+            await docker("stop", "-t", "1", name)
+            searches = [await page.evaluate(SEARCH, q) for q in QUERIES]
+            await browser.close()
+    finally:
+        await asyncio.to_thread(subprocess.run, ["docker", "rm", "-f", name], capture_output=True)
+    rate = args.lines / took
+    return [
+        (
+            f"log viewer: {args.lines:,} lines held",
+            f"in {took:.1f} s ({rate:,.0f} lines/s)",
+            f">= {args.log_rate:,} lines/s",
+        ),  # fmt: skip
+        ("log viewer: frame time p50 while appending", f"{pct(frames, 0.5):.1f} ms", ""),
+        (
+            "log viewer: frame time p95 while appending",
+            f"{pct(frames, 0.95):.1f} ms",
+            "<= 50 ms",
+        ),  # fmt: skip
+        *(
+            (f"log viewer: search {q!r} over all lines", f"{ms:.0f} ms ({text})", "<= 500 ms")
+            for q, (ms, text) in zip(QUERIES, searches, strict=True)
+        ),
+    ]
+
+
+def run(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="docklord-bench-ui-"))
+    rows = asyncio.run(fleet_list(args, work))
+    with fleet("ws") as (coordinator, node, _token):
+        rows += asyncio.run(log_viewer(args, coordinator, node))
+    print(table(rows, ("measure", "result", "target")))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nodes", type=int, default=50)
+    parser.add_argument("--containers", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--log-rate", type=int, default=50_000)
+    args = parser.parse_args()
+    docker_host()
+    configure("console", "warning")
+    print(machine())
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
