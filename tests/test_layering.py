@@ -136,3 +136,20 @@ def test_a_coordinator_process_never_loads_the_docker_client() -> None:
     count, loaded = result.stdout.split(" ", 1)
     assert loaded == "[]\n"
     assert int(count) > 60  # the walk did import the packages
+
+
+#: What `docklord node` imports (the CLI and the node package), then which of the libraries
+#: only the coordinator or an instance needs got loaded.
+NODE_IMPORTS = """
+import sys
+import docklord.cli, docklord.node
+heavy = ("starlette", "anyio", "cryptography", "grpc", "sqlalchemy", "uvicorn")
+print(sorted({m.split(".")[0] for m in sys.modules} & set(heavy)))
+"""
+
+
+def test_a_node_process_does_not_load_what_only_the_coordinator_needs() -> None:
+    # Each is several MB of an idle node's memory (DESIGN.md §8: at most 60 MB).
+    result = _run_python(NODE_IMPORTS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"

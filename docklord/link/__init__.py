@@ -19,14 +19,17 @@ from docklord.link._requests import RequestHandler
 from docklord.link._session import LinkSession, MessageHandler, SessionState
 from docklord.link._settings import LinkSettings
 from docklord.link._transport import Transport
-from docklord.link._websocket import StarletteWebSocketTransport, connect_websocket
+from docklord.link._websocket import connect_websocket
 
 if TYPE_CHECKING:
     from docklord.link._grpc import GrpcLinkServer, connect_grpc, tls_server_credentials
+    from docklord.link._starlette import StarletteWebSocketTransport
 
 #: Imported on first use: grpc costs a node that links over WebSocket about 8 MB of memory.
 _LAZY = {name: "docklord.link._grpc" for name in ("GrpcLinkServer", "connect_grpc")}
 _LAZY["tls_server_credentials"] = "docklord.link._grpc"
+#: Only the coordinator accepts links: a node does not load Starlette (about 6 MB).
+_LAZY["StarletteWebSocketTransport"] = "docklord.link._starlette"
 
 __all__ = [
     "Channel",

@@ -1,18 +1,16 @@
 """The node link over WebSocket: binary messages, one ``Envelope`` each.
 
 The node dials with the ``websockets`` client (:func:`connect_websocket`); the coordinator
-accepts on its HTTP port through Starlette (:class:`StarletteWebSocketTransport`).
+accepts on its HTTP port through Starlette (``docklord.link._starlette``, which a node never
+imports).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ssl as ssl_module
 from urllib.parse import urlsplit
 
 import structlog
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
-from starlette.websockets import WebSocketState as StarletteState
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -20,7 +18,7 @@ from docklord.errors import InvalidInput, LinkClosed
 from docklord.link._transport import Transport
 from docklord.protocol import MAX_FRAME_BYTES, Envelope, decode, encode
 
-__all__ = ["StarletteWebSocketTransport", "connect_websocket"]
+__all__ = ["connect_websocket"]
 
 log = structlog.get_logger(__name__)
 
@@ -114,68 +112,3 @@ def _closed_message(peer: str, exc: ConnectionClosed) -> str:
         return f"link to {peer} was lost (no close frame)"
     reason = f": {frame.reason}" if frame.reason else ""
     return f"link to {peer} closed (code {frame.code}{reason})"
-
-
-class StarletteWebSocketTransport:
-    """The coordinator's end of a WebSocket link, over an *accepted* Starlette WebSocket.
-
-    Returning from the route closes the socket; :meth:`close` closes it earlier.
-
-    Args:
-        websocket: the connection, after ``await websocket.accept()``.
-        peer: a name for logs; by default the client's address.
-    """
-
-    def __init__(self, websocket: WebSocket, *, peer: str | None = None) -> None:
-        if websocket.application_state is not StarletteState.CONNECTED:
-            raise ValueError("the WebSocket must be accepted before it carries a link")
-        self._ws = websocket
-        client = websocket.client
-        self._peer = peer or (f"{client.host}:{client.port}" if client else "websocket client")
-        self._closed = False
-        self._close_lock = asyncio.Lock()
-
-    @property
-    def peer(self) -> str:
-        """The client's address."""
-        return self._peer
-
-    async def send(self, env: Envelope) -> None:
-        """Sends one frame as a binary message."""
-        if self._closed:
-            raise LinkClosed(f"link to {self._peer} is closed")
-        try:
-            await self._ws.send_bytes(encode(env))
-        except (WebSocketDisconnect, WebSocketDisconnected) as exc:
-            self._closed = True
-            raise LinkClosed(f"link to {self._peer} was lost") from exc
-
-    async def receive(self) -> Envelope:
-        """Waits for the next binary message."""
-        if self._closed:
-            raise LinkClosed(f"link to {self._peer} is closed")
-        try:
-            message = await self._ws.receive()
-        except WebSocketDisconnected as exc:
-            self._closed = True
-            raise LinkClosed(f"link to {self._peer} is closed") from exc
-        if message["type"] == "websocket.disconnect":
-            self._closed = True
-            raise LinkClosed(f"link to {self._peer} closed (code {message.get('code', 1005)})")
-        data = message.get("bytes")
-        if data is None:
-            raise InvalidInput(f"{self._peer} sent a text message on the link")
-        return decode(data)
-
-    async def close(self) -> None:
-        """Sends a normal closure (1000) unless the socket is already closed; idempotent."""
-        async with self._close_lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._ws.application_state is not StarletteState.CONNECTED:
-                return
-            try:
-                await self._ws.close(code=1000)
-            except (WebSocketDisconnect, WebSocketDisconnected) as exc:
-                log.debug("link.websocket_close_failed", peer=self._peer, error=repr(exc))

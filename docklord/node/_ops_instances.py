@@ -23,8 +23,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from docklord.engine import Engine
 from docklord.errors import (
@@ -131,6 +129,10 @@ def ssh_public_key(args: Args) -> str:
     # One line only: a second line would be a second key, or options such as command="...".
     if len(value) > MAX_KEY or not value.isprintable():
         raise InvalidInput("ssh_public_key must be one line of an OpenSSH public key")
+    # Loaded here, when a key is checked: cryptography costs an idle node about 7 MB.
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key  # noqa: PLC0415
+
     try:
         load_ssh_public_key(value.encode())
     except (ValueError, UnsupportedAlgorithm) as exc:
