@@ -1,3 +1,4 @@
+import { Component } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { type BulkResult, runMany } from "../actions";
 import type { Action } from "../api";
@@ -37,6 +38,8 @@ function groupOrder(group: Group, names: string[]): string[] {
   return [...names].sort();
 }
 
+const text = new Intl.Collator(undefined, { numeric: true }).compare;
+
 function compare(a: Container, b: Container, sort: SortKey): number {
   switch (sort) {
     case "cpu":
@@ -44,15 +47,15 @@ function compare(a: Container, b: Container, sort: SortKey): number {
     case "memory":
       return (b.memory_usage ?? -1) - (a.memory_usage ?? -1);
     case "created":
-      return (b.created ?? "").localeCompare(a.created ?? "");
+      return text(b.created ?? "", a.created ?? "");
     case "node":
-      return a.node_id.localeCompare(b.node_id) || a.name.localeCompare(b.name);
+      return text(a.node_id, b.node_id) || text(a.name, b.name);
     case "image":
-      return a.image.localeCompare(b.image) || a.name.localeCompare(b.name);
+      return text(a.image, b.image) || text(a.name, b.name);
     case "state":
-      return a.state.localeCompare(b.state) || a.name.localeCompare(b.name);
+      return text(a.state, b.state) || text(a.name, b.name);
     default:
-      return a.name.localeCompare(b.name);
+      return text(a.name, b.name);
   }
 }
 
@@ -72,12 +75,27 @@ function useSearchShortcut(input: { current: HTMLInputElement | null }) {
   }, [input]);
 }
 
-function Row(props: {
+interface RowProps {
   c: Container;
   selected: boolean;
   toggle: (k: string) => void;
   selectable: boolean;
-}) {
+}
+
+/** A row re-renders only when its container (a new object per change), its selection or the
+ * caller's rights changed: an event redraws one row, not 5,000. */
+class Row extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps): boolean {
+    const now = this.props;
+    return next.c !== now.c || next.selected !== now.selected || next.selectable !== now.selectable;
+  }
+
+  override render() {
+    return <RowCells {...this.props} />;
+  }
+}
+
+function RowCells(props: RowProps) {
   const { c } = props;
   const k = key(c.node_id, c.id);
   return (
@@ -157,6 +175,26 @@ function BulkBar(props: { chosen: Container[]; clear: () => void }) {
   );
 }
 
+/** The keys of the rows in the order the list last drew them. */
+let lastOrder: string[] = [];
+
+/** `rows` in the order of the last render (new ones last). An event changes a row or two, so
+ * the sort that follows gets an almost sorted list, which it orders in about n comparisons
+ * instead of n log n: what keeps 100 events a second over 5,000 containers cheap. */
+function inLastOrder(rows: Container[]): Container[] {
+  const pool = new Map(rows.map((c) => [key(c.node_id, c.id), c]));
+  const ordered: Container[] = [];
+  for (const k of lastOrder) {
+    const c = pool.get(k);
+    if (c) {
+      ordered.push(c);
+      pool.delete(k);
+    }
+  }
+  for (const c of pool.values()) ordered.push(c);
+  return ordered;
+}
+
 export function Containers() {
   version.value;
   const params = location.value.searchParams;
@@ -180,19 +218,25 @@ export function Containers() {
       return s >= 0;
     });
   }
+  rows = inLastOrder(rows);
   rows.sort((a, b) => (scores.get(b) ?? 0) - (scores.get(a) ?? 0) || compare(a, b, sort));
+  lastOrder = rows.map((c) => key(c.node_id, c.id));
   const groups = new Map<string, Container[]>();
   for (const c of rows) {
     const g = groupOf(c, group);
-    groups.set(g, [...(groups.get(g) ?? []), c]);
+    const members = groups.get(g);
+    if (members) members.push(c);
+    else groups.set(g, [c]);
   }
   const selectable = mayOperate();
-  const toggle = (k: string) => {
-    const next = new Set(selected);
-    if (next.has(k)) next.delete(k);
-    else next.add(k);
-    setSelected(next);
-  };
+  // From the previous state: a row that did not re-render holds an older `toggle`.
+  const toggle = (k: string) =>
+    setSelected((before) => {
+      const next = new Set(before);
+      if (next.has(k)) next.delete(k);
+      else next.add(k);
+      return next;
+    });
   const chosen = rows.filter((c) => selected.has(key(c.node_id, c.id)));
 
   return (
