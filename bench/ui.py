@@ -39,6 +39,10 @@ PASSWORD = "bench-ui-password"  # noqa: S105 - a throw-away coordinator's
 # Notes (row name, state, Date.now()) each time a row shows a state, new or moved.
 OBSERVE_ROWS = """() => {
   window.__seen = [];
+  window.__long = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__long.push(e.duration);
+  }).observe({ type: "longtask" });
   const note = (el) => {
     if (el instanceof HTMLElement && el.dataset.testid === "container-row")
       window.__seen.push([el.dataset.name, el.dataset.state, Date.now()]);
@@ -129,6 +133,7 @@ async def fleet_list(args: argparse.Namespace, work: Path) -> list[tuple[str, st
                     await asyncio.sleep(delay)
             await asyncio.sleep(2)
             seen = await page.evaluate("window.__seen")
+            long_tasks = await page.evaluate("window.__long")
             await browser.close()
     finally:
         for task in tasks:
@@ -145,6 +150,11 @@ async def fleet_list(args: argparse.Namespace, work: Path) -> list[tuple[str, st
         (f"fleet list: events shown at {args.rate:.0f}/s", f"{len(latencies)}/{count}", "all"),
         ("fleet list: event -> DOM p50", f"{pct(latencies, 0.5):.1f} ms", ""),
         ("fleet list: event -> DOM p99", f"{pct(latencies, 0.99):.1f} ms", "<= 100 ms"),
+        (
+            "fleet list: main-thread tasks over 50 ms while the events came",
+            f"{len(long_tasks)}, median {pct(long_tasks or [0.0], 0.5):.0f} ms",
+            "",
+        ),  # fmt: skip
     ]
 
 
