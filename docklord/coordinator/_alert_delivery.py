@@ -150,6 +150,15 @@ class Deliverer:
         )
         return False
 
+    async def try_once(
+        self, channel: AlertChannel, body: Mapping[str, Any]
+    ) -> tuple[int | None, str | None]:
+        """One attempt, no retry and no record (a test send): ``(status code, error)``.
+
+        Bounded by the channel's ``timeout``; the error names the URL's scheme and host only.
+        """
+        return await self._attempt(channel, body)
+
     async def _attempt(
         self, channel: AlertChannel, body: Mapping[str, Any]
     ) -> tuple[int | None, str | None]:

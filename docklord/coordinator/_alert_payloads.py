@@ -13,7 +13,7 @@ from typing import Any
 from docklord.coordinator._alert_delivery import Message
 from docklord.store import Alert
 
-__all__ = ["alert_json", "render"]
+__all__ = ["alert_json", "render", "test_body"]
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
@@ -46,3 +46,11 @@ def render(message: Message, channel_type: str) -> Mapping[str, Any]:
         alert = message.alert
         return {"text": f"{mark} [{alert.rule_name}] {alert.summary}"}
     return {"version": 1, "event": message.event, "alert": message.body}
+
+
+def test_body(channel_name: str, channel_type: str) -> Mapping[str, Any]:
+    """The JSON body of a test send to a channel (``POST .../channels/{id}/test``)."""
+    text = f"Docklord test message for alert channel {channel_name!r}"
+    if channel_type == "slack":
+        return {"text": f":bell: TEST {text}"}
+    return {"version": 1, "event": "test", "alert": None, "text": text}

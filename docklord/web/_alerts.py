@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from docklord.coordinator import alert_json, check_pattern, public_url
+from docklord.coordinator import alert_json, check_pattern, public_url, test_body
 from docklord.errors import InvalidInput
 from docklord.store import AlertChannel, AlertDelivery, AlertRule
 from docklord.web._audit import audited
@@ -346,6 +346,20 @@ async def get_channel(channel_id: RowId, principal: Admin, request: Request) -> 
     """One channel (without its URL)."""
     channel = await request.app.state.coordinator.store.get_channel(channel_id)
     return JSONResponse(channel_json(channel))
+
+
+@router.post("/channels/{channel_id}/test")
+async def test_channel(channel_id: RowId, principal: Admin, request: Request) -> JSONResponse:
+    """Send the channel one test message now: one attempt, no retry, not recorded as a
+    delivery. The answer says how the receiver took it."""
+    coordinator = request.app.state.coordinator
+    async with audited(request, principal, "alert_channel.test", target=str(channel_id)) as entry:
+        channel = await coordinator.store.get_channel(channel_id)
+        entry.target = channel.name
+        body = test_body(channel.name, channel.type)
+        status, error = await coordinator.alerts.deliverer.try_once(channel, body)
+    ok = error is None and status is not None and 200 <= status < 300
+    return JSONResponse({"ok": ok, "status_code": status, "error": error})
 
 
 @router.delete("/channels/{channel_id}", status_code=204)
