@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from docklord.coordinator._alert_delivery import public_url
-from docklord.coordinator._alert_payloads import alert_json, test_body
+from docklord.coordinator._alert_payloads import alert_json, delivery_json, test_body
 from docklord.coordinator._alert_rules import Kind, check_pattern
 from docklord.coordinator._alerts import AlertEvaluator
 from docklord.coordinator._audit_feed import audit_json
@@ -39,6 +39,7 @@ __all__ = [
     "audit_json",
     "check_pattern",
     "container_json",
+    "delivery_json",
     "event_json",
     "iso",
     "public_url",

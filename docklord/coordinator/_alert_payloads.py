@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from docklord.coordinator._alert_delivery import Message
-from docklord.store import Alert
+from docklord.store import Alert, AlertDelivery
 
-__all__ = ["alert_json", "render", "test_body"]
+__all__ = ["alert_json", "delivery_frame", "delivery_json", "render", "test_body"]
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
@@ -33,6 +33,24 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "fired_at": alert.fired_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
     }
+
+
+def delivery_json(d: AlertDelivery) -> dict[str, Any]:
+    """One delivery attempt, as ``GET /api/v1/alerts`` lists it under the alert."""
+    return {
+        "channel_id": d.channel_id,
+        "event": d.event,
+        "attempt": d.attempt,
+        "time": d.time.isoformat(),
+        "ok": d.ok,
+        "status_code": d.status_code,
+        "error": d.error,
+    }
+
+
+def delivery_frame(alert: Alert, d: AlertDelivery) -> dict[str, Any]:
+    """The events stream's ``alert_delivery`` message: one attempt was just recorded."""
+    return {"kind": "alert_delivery", "alert_id": alert.id, **delivery_json(d)}
 
 
 def render(message: Message, channel_type: str) -> Mapping[str, Any]:

@@ -23,9 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from docklord.coordinator import alert_json, check_pattern, public_url, test_body
+from docklord.coordinator import alert_json, check_pattern, delivery_json, public_url, test_body
 from docklord.errors import InvalidInput
-from docklord.store import AlertChannel, AlertDelivery, AlertRule
+from docklord.store import AlertChannel, AlertRule
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require
 
@@ -201,19 +201,6 @@ def channel_json(channel: AlertChannel) -> dict[str, Any]:
         "max_attempts": channel.max_attempts,
         "backoff": channel.backoff,
         "created_at": channel.created_at.isoformat(),
-    }
-
-
-def delivery_json(d: AlertDelivery) -> dict[str, Any]:
-    """One delivery attempt."""
-    return {
-        "channel_id": d.channel_id,
-        "event": d.event,
-        "attempt": d.attempt,
-        "time": d.time.isoformat(),
-        "ok": d.ok,
-        "status_code": d.status_code,
-        "error": d.error,
     }
 
 

@@ -72,7 +72,7 @@ def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, 
     """
     if principal.role >= Role.ADMIN:
         return message
-    if message.get("kind") in ("alert", "audit"):
+    if message.get("kind") in ("alert", "alert_delivery", "audit"):
         return None  # alerts, like their rules, and the audit log are for admins
     if message.get("kind") in ("snapshot", "resync"):
         return {**message, "containers": visible_rows(principal, message["containers"])}

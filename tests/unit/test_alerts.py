@@ -378,6 +378,28 @@ async def test_the_events_stream_shows_alerts_to_admins_only(app: App) -> None:
         assert viewer_ws.from_app.empty()
 
 
+async def test_each_delivery_attempt_streams_to_admins_after_its_alert(app: App) -> None:
+    channel = await app.channel("/seen", max_attempts=2)
+    app.hooks.fail_first("/seen", 1)
+    await app.rule("container_died", [channel])
+    admin_token = app.admin["Authorization"].split()[1]
+    asgi = app.client._transport.app  # type: ignore[attr-defined]
+    async with AsgiWebSocket(asgi, "/api/v1/events/ws", token=admin_token) as ws:
+        assert (await ws.receive_json())["kind"] == "snapshot"
+        _event(app, "die", "exited", exitCode="4")
+        frames = [await ws.receive_json() for _ in range(4)]
+    assert [f["kind"] for f in frames] == ["event", "alert", "alert_delivery", "alert_delivery"]
+    alert, first, second = frames[1:]
+    assert (first["alert_id"], first["channel_id"], first["attempt"]) == (alert["id"], channel, 1)
+    assert (first["ok"], first["status_code"]) == (False, 500)
+    assert (second["ok"], second["status_code"], second["attempt"]) == (True, 200, 2)
+    [listed] = await app.alerts()
+    framed = [
+        {"kind": "alert_delivery", "alert_id": alert["id"], **d} for d in listed["deliveries"]
+    ]
+    assert framed == [first, second]
+
+
 def test_log_lines_are_cut_and_catastrophic_patterns_refused() -> None:
     cutter = LineCutter()
     assert cutter.feed(b"one\ntw") == ["one"]
