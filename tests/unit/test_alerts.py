@@ -382,21 +382,29 @@ async def test_each_delivery_attempt_streams_to_admins_after_its_alert(app: App)
     channel = await app.channel("/seen", max_attempts=2)
     app.hooks.fail_first("/seen", 1)
     await app.rule("container_died", [channel])
+    viewer = await app.coordinator.store.create_user("val", "viewer-password-1", "viewer")
+    _, viewer_token = await app.coordinator.store.create_token(viewer.id, "v")
     admin_token = app.admin["Authorization"].split()[1]
     asgi = app.client._transport.app  # type: ignore[attr-defined]
-    async with AsgiWebSocket(asgi, "/api/v1/events/ws", token=admin_token) as ws:
+    async with (
+        AsgiWebSocket(asgi, "/api/v1/events/ws", token=admin_token) as ws,
+        AsgiWebSocket(asgi, "/api/v1/events/ws", token=viewer_token) as viewer_ws,
+    ):
         assert (await ws.receive_json())["kind"] == "snapshot"
+        assert (await viewer_ws.receive_json())["kind"] == "snapshot"
         _event(app, "die", "exited", exitCode="4")
         frames = [await ws.receive_json() for _ in range(4)]
+        # The viewer sees the death, then (after the deliveries) the restart: no alert frame.
+        _event(app, "start", "running")
+        assert [(await viewer_ws.receive_json())["action"] for _ in range(2)] == ["die", "start"]
     assert [f["kind"] for f in frames] == ["event", "alert", "alert_delivery", "alert_delivery"]
     alert, first, second = frames[1:]
     assert (first["alert_id"], first["channel_id"], first["attempt"]) == (alert["id"], channel, 1)
     assert (first["ok"], first["status_code"]) == (False, 500)
     assert (second["ok"], second["status_code"], second["attempt"]) == (True, 200, 2)
     [listed] = await app.alerts()
-    framed = [
-        {"kind": "alert_delivery", "alert_id": alert["id"], **d} for d in listed["deliveries"]
-    ]
+    fired = [d for d in listed["deliveries"] if d["event"] == "firing"]
+    framed = [{"kind": "alert_delivery", "alert_id": alert["id"], **d} for d in fired]
     assert framed == [first, second]
 
 
