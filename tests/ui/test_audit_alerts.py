@@ -33,19 +33,18 @@ async def hooks() -> AsyncIterator[WebhookReceiver]:
         yield receiver
 
 
-async def _operator(ui_cluster: Cluster, ui_api: httpx.AsyncClient) -> httpx.AsyncClient:
-    """A second user, created through the API, signed in with its own session."""
+async def _operator(ui_cluster: Cluster, ui_api: httpx.AsyncClient) -> tuple[str, str]:
+    """A second user, created through the API and signed in: its name and session token."""
     name = unique_name("otto")
     body = {"username": name, "password": OPERATOR_PASSWORD, "role": "operator"}
     created = await ui_api.post("/api/v1/users", json=body)
     assert created.status_code == 201, created.text
-    client = httpx.AsyncClient(base_url=ui_cluster.coordinator.url, timeout=10)
-    login = await client.post(
-        "/api/v1/auth/login", json={"username": name, "password": OPERATOR_PASSWORD}
-    )
+    async with httpx.AsyncClient(base_url=ui_cluster.coordinator.url, timeout=10) as client:
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": name, "password": OPERATOR_PASSWORD}
+        )
     assert login.status_code == 200, login.text
-    client.headers["Authorization"] = f"Bearer {login.json()['token']}"
-    return client
+    return name, str(login.json()["token"])
 
 
 def audit_row(page: Page, actor: str, action: str):  # type: ignore[no-untyped-def]
@@ -65,8 +64,11 @@ async def test_the_audit_log_shows_each_actor_filters_and_appends_live(
     base = f"{ui_cluster.base}/containers/{name}"
     stopped = await ui_api.post(f"{base}/stop")
     assert stopped.status_code == 200, stopped.text
-    async with await _operator(ui_cluster, ui_api) as otto:
-        me = (await otto.get("/api/v1/me")).json()["username"]
+    me, token = await _operator(ui_cluster, ui_api)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=ui_cluster.coordinator.url, headers=headers, timeout=10
+    ) as otto:
         started = await otto.post(f"{base}/start")
         assert started.status_code == 200, started.text
         await sign_in(page, "admin", ADMIN_PASSWORD, "/audit")
