@@ -19,7 +19,15 @@ from playwright.async_api import Page, expect
 
 from docklord.testing import WebhookReceiver, eventually, unique_name
 from tests.e2e.conftest import Cluster
-from tests.ui.conftest import PHONE, SCREENSHOTS, assert_no_reload, docker, mark_no_reload, sign_in
+from tests.ui.conftest import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    assert_no_reload,
+    docker,
+    mark_no_reload,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -178,4 +186,18 @@ async def test_an_alert_rule_made_in_the_ui_fires_live_with_its_delivery(
     await asyncio.to_thread(docker, "start", name)
     await expect(alert).to_have_attribute("data-state", "resolved")
     await expect(bell).to_have_attribute("data-count", "0")
+
+    # Edit the rule (disable it), then delete it, which asks first.
+    await page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+    row = page.locator(f'[data-testid="rule-row"][data-name="{rule}"]')
+    await page.get_by_role("button", name=f"Edit rule {rule}").click()
+    form = page.get_by_role("form", name=f"Edit rule {rule}")
+    await expect(form.get_by_label("Container name (glob)")).to_have_value(name)
+    await form.get_by_label("Enabled").uncheck()
+    await form.get_by_role("button", name="Save rule").click()
+    await expect(row).to_contain_text("(disabled)")
+    await page.get_by_role("button", name=f"Delete rule {rule}").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    await expect(row).to_have_count(0)
+    await expect(alert).to_be_visible()  # past alerts stay
     await assert_no_reload(page)
