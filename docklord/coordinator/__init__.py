@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from docklord.coordinator._alert_delivery import public_url
-from docklord.coordinator._alert_payloads import alert_json
+from docklord.coordinator._alert_payloads import alert_json, delivery_json, test_body
 from docklord.coordinator._alert_rules import Kind, check_pattern
 from docklord.coordinator._alerts import AlertEvaluator
+from docklord.coordinator._audit_feed import audit_json
 from docklord.coordinator._budget import SourceBudget
 from docklord.coordinator._coordinator import Coordinator
 from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus, Subscriber
@@ -35,10 +36,13 @@ __all__ = [
     "Telemetry",
     "check_uncached_ref",
     "alert_json",
+    "audit_json",
     "check_pattern",
     "container_json",
+    "delivery_json",
     "event_json",
     "iso",
     "public_url",
     "resolve_ref",
+    "test_body",
 ]

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
-from docklord.store import Alert, AlertChannel, Store
+from docklord.store import Alert, AlertChannel, AlertDelivery, Store
 
 __all__ = ["MAX_BACKOFF", "QUEUE_SIZE", "Deliverer", "Message", "public_url"]
 
@@ -40,6 +40,8 @@ MAX_BACKOFF = 300.0
 
 #: Builds the JSON body of a message for a channel type (``webhook`` or ``slack``).
 Render = Callable[["Message", str], Mapping[str, Any]]
+#: Told of each attempt once it is recorded (the events stream shows it to admins).
+AttemptObserver = Callable[[Alert, AlertDelivery], None]
 
 
 def public_url(url: str) -> str:
@@ -76,9 +78,12 @@ class _Worker:
 class Deliverer:
     """Sends alert messages to channels; see the module docstring."""
 
-    def __init__(self, store: Store, render: Render) -> None:
+    def __init__(
+        self, store: Store, render: Render, observe: AttemptObserver | None = None
+    ) -> None:
         self._store = store
         self._render = render
+        self._observe = observe
         self._workers: dict[int, _Worker] = {}
         self._client: httpx.AsyncClient | None = None
         #: Messages dropped because a channel's queue was full (for ``/metrics``).
@@ -128,7 +133,7 @@ class Deliverer:
         delay = channel.backoff
         for attempt in range(1, channel.max_attempts + 1):
             status, error = await self._attempt(channel, body)
-            await self._store.record_delivery(
+            recorded = await self._store.record_delivery(
                 message.alert.id,
                 channel.id,
                 message.event,
@@ -136,6 +141,8 @@ class Deliverer:
                 status_code=status,
                 error=error,
             )
+            if self._observe is not None:
+                self._observe(message.alert, recorded)
             if error is None and status is not None and 200 <= status < 300:
                 return True
             if attempt < channel.max_attempts:
@@ -149,6 +156,15 @@ class Deliverer:
             attempts=channel.max_attempts,
         )
         return False
+
+    async def try_once(
+        self, channel: AlertChannel, body: Mapping[str, Any]
+    ) -> tuple[int | None, str | None]:
+        """One attempt, no retry and no record (a test send): ``(status code, error)``.
+
+        Bounded by the channel's ``timeout``; the error names the URL's scheme and host only.
+        """
+        return await self._attempt(channel, body)
 
     async def _attempt(
         self, channel: AlertChannel, body: Mapping[str, Any]

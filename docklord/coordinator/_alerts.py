@@ -30,7 +30,7 @@ import structlog
 from docklord.coordinator._alert_delivery import Deliverer, Message
 from docklord.coordinator._alert_incidents import Incident, Pending, from_alert, measure
 from docklord.coordinator._alert_logs import LogFollowers, OpenChannel, follow_from
-from docklord.coordinator._alert_payloads import alert_json, render
+from docklord.coordinator._alert_payloads import alert_json, delivery_frame, render
 from docklord.coordinator._alert_rules import CONTAINER_KINDS, NODE_KINDS, Kind, Rule
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.errors import DocklordError
@@ -92,7 +92,9 @@ class AlertEvaluator:
         self._store, self._fleet, self._tick, self._clock = store, fleet, tick, clock
         self.rules: list[Rule] = []
         self.open: dict[tuple[int, str], Incident] = {}
-        self.deliverer = Deliverer(store, render)
+        self.deliverer = Deliverer(
+            store, render, lambda a, d: fleet.broadcast_alert(a.node_id, delivery_frame(a, d))
+        )
         self.logs = LogFollowers(open_channel, self.on_line, max_followed)
         self._pending = Pending()
         self._restarts: dict[str, deque[float]] = {}

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._alerts import AlertEvaluator
+from docklord.coordinator._audit_feed import stream_audit
 from docklord.coordinator._fleet import Fleet, NodeStatus
 from docklord.coordinator._history import History
 from docklord.coordinator._http import GracefulServer, uvicorn_limits
@@ -62,6 +63,7 @@ class Coordinator:
         self.coordinator_id = secrets.token_hex(4)
         self.fleet = Fleet(history=History(config.stats_retention))
         self.store: Store = Store(config.effective_database_url)
+        self.store.audit_observers.append(stream_audit(self.fleet))
         self.auth = NodeAuthenticator(self.store, Registration(config.registration))
         self.links = LinkManager(
             self.fleet,

@@ -431,6 +431,14 @@ class Fleet:
             if sub.wants(node_id):
                 sub.offer(message)
 
+    def broadcast_fleetwide(self, message: dict[str, Any]) -> None:
+        """Push a message about no one node (an ``audit`` entry) to the subscribers that see
+        every node (the events stream shows those to admins only:
+        ``docklord.web._container_policy``)."""
+        for sub in self._subscribers:
+            if sub.nodes is None:
+                sub.offer(message)
+
     def _broadcast(self, node_id: str, message: dict[str, Any]) -> None:
         if message["kind"] in ("node", "engine"):
             for observe in self.status_observers:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, select
 
+from docklord.errors import InvalidInput
 from docklord.store import _validate as check
 from docklord.store._db import StoreBase
 from docklord.store._models import AuditRow
 from docklord.store._types import AuditEntry
 
-__all__ = ["MAX_AUDIT_PAGE", "AuditMixin"]
+__all__ = ["MAX_AUDIT_PAGE", "AuditMixin", "AuditObserver"]
+
+log = structlog.get_logger(__name__)
+
+#: Called with each entry once it is committed (the live feed of the events stream).
+AuditObserver = Callable[[AuditEntry], None]
 
 #: The largest ``limit`` of one ``list_audit`` page.
 MAX_AUDIT_PAGE = 1000
@@ -34,7 +41,14 @@ def _to_entry(row: AuditRow) -> AuditEntry:
 
 
 class AuditMixin(StoreBase):
-    """The audit log. Part of ``Store``."""
+    """The audit log. Part of ``Store``.
+
+    ``audit_observers`` are called, in this process, with every entry :meth:`record` has
+    committed; they must not block (the coordinator's pushes the entry to the admins' events
+    streams).
+    """
+
+    audit_observers: list[AuditObserver]
 
     async def record(
         self,
@@ -75,7 +89,14 @@ class AuditMixin(StoreBase):
         )
         async with self._write() as session:
             session.add(row)
-        return _to_entry(row)
+        entry = _to_entry(row)
+        for observe in self.audit_observers:
+            try:
+                observe(entry)
+            except Exception as exc:
+                # The entry is written; a failing observer must not fail the audited action.
+                log.error("audit.observer_failed", error=repr(exc), exc_info=exc)
+        return entry
 
     async def list_audit(
         self,
@@ -83,6 +104,7 @@ class AuditMixin(StoreBase):
         actor: str | None = None,
         action: str | None = None,
         target_node: str | None = None,
+        result: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
@@ -97,6 +119,7 @@ class AuditMixin(StoreBase):
             actor: only this actor.
             action: only this action.
             target_node: only actions on this node.
+            result: ``"ok"`` (only successes) or ``"error"`` (only failures, whatever code).
             since: only entries at or after this instant (aware).
             until: only entries before this instant (aware).
             limit: the page size, 1 to ``MAX_AUDIT_PAGE``.
@@ -114,6 +137,12 @@ class AuditMixin(StoreBase):
         ):
             if value is not None:
                 query = query.where(column == value)
+        if result == "ok":
+            query = query.where(AuditRow.result == "ok")
+        elif result == "error":
+            query = query.where(AuditRow.result.startswith("error", autoescape=True))
+        elif result is not None:
+            raise InvalidInput("result must be ok or error", details={"field": "result"})
         if since is not None:
             query = query.where(AuditRow.time >= check.aware(since, "since"))
         if until is not None:

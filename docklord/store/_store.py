@@ -69,6 +69,7 @@ class Store(UsersMixin, TokensMixin, NodesMixin, InstancesMixin, AuditMixin, Ale
         """
         super().__init__(clock=clock, password_hasher=password_hasher)
         self._url = normalize_url(url)
+        self.audit_observers = []
 
     @classmethod
     async def open(

@@ -23,9 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from docklord.coordinator import alert_json, check_pattern, public_url
+from docklord.coordinator import alert_json, check_pattern, delivery_json, public_url, test_body
 from docklord.errors import InvalidInput
-from docklord.store import AlertChannel, AlertDelivery, AlertRule
+from docklord.store import AlertChannel, AlertRule
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require
 
@@ -204,19 +204,6 @@ def channel_json(channel: AlertChannel) -> dict[str, Any]:
     }
 
 
-def delivery_json(d: AlertDelivery) -> dict[str, Any]:
-    """One delivery attempt."""
-    return {
-        "channel_id": d.channel_id,
-        "event": d.event,
-        "attempt": d.attempt,
-        "time": d.time.isoformat(),
-        "ok": d.ok,
-        "status_code": d.status_code,
-        "error": d.error,
-    }
-
-
 async def _check_channels(request: Request, ids: list[int]) -> None:
     known = {c.id for c in await request.app.state.coordinator.store.list_channels()}
     missing = [i for i in ids if i not in known]
@@ -346,6 +333,20 @@ async def get_channel(channel_id: RowId, principal: Admin, request: Request) -> 
     """One channel (without its URL)."""
     channel = await request.app.state.coordinator.store.get_channel(channel_id)
     return JSONResponse(channel_json(channel))
+
+
+@router.post("/channels/{channel_id}/test")
+async def test_channel(channel_id: RowId, principal: Admin, request: Request) -> JSONResponse:
+    """Send the channel one test message now: one attempt, no retry, not recorded as a
+    delivery. The answer says how the receiver took it."""
+    coordinator = request.app.state.coordinator
+    async with audited(request, principal, "alert_channel.test", target=str(channel_id)) as entry:
+        channel = await coordinator.store.get_channel(channel_id)
+        entry.target = channel.name
+        body = test_body(channel.name, channel.type)
+        status, error = await coordinator.alerts.deliverer.try_once(channel, body)
+    ok = error is None and status is not None and 200 <= status < 300
+    return JSONResponse({"ok": ok, "status_code": status, "error": error})
 
 
 @router.delete("/channels/{channel_id}", status_code=204)

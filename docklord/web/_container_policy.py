@@ -67,13 +67,13 @@ def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, 
     """A fleet stream message as ``principal`` may see it (``None``: not at all).
 
     Snapshots and resyncs lose the instance containers; an event about one is dropped (a
-    removed container has no summary: its attributes carry its labels and name). Alert
-    messages go to admins only.
+    removed container has no summary: its attributes carry its labels and name). Alert and
+    audit messages go to admins only.
     """
     if principal.role >= Role.ADMIN:
         return message
-    if message.get("kind") == "alert":
-        return None  # alerts, like their rules, are for admins
+    if message.get("kind") in ("alert", "alert_delivery", "audit"):
+        return None  # alerts, like their rules, and the audit log are for admins
     if message.get("kind") in ("snapshot", "resync"):
         return {**message, "containers": visible_rows(principal, message["containers"])}
     if message.get("kind") == "event" and message.get("type") == "container":

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from docklord.coordinator import audit_json
 from docklord.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from docklord.store import ApiToken, AuditEntry
+from docklord.store import ApiToken
 from docklord.web._api import MIN_PASSWORD, user_json
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, auth_state, require, require_node
@@ -264,21 +265,6 @@ async def revoke_token(token_id: RowId, principal: Account, request: Request) ->
 # ---- audit ----------------------------------------------------------------------------------
 
 
-def entry_json(entry: AuditEntry) -> dict[str, Any]:
-    """One audit entry as the API shows it."""
-    return {
-        "id": entry.id,
-        "time": entry.time.isoformat(),
-        "actor": entry.actor,
-        "action": entry.action,
-        "node": entry.target_node,
-        "target": entry.target,
-        "params": entry.params,
-        "result": entry.result,
-        "source_addr": entry.source_addr,
-    }
-
-
 @router.get("/audit")
 async def list_audit(
     principal: Admin,
@@ -286,6 +272,7 @@ async def list_audit(
     actor: Annotated[str | None, Query(max_length=255)] = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     node: Annotated[str | None, Query(max_length=128)] = None,
+    result: Annotated[Literal["ok", "error"] | None, Query(description="error: any")] = None,
     since: Annotated[datetime | None, Query(description="ISO 8601; UTC if no zone")] = None,
     until: Annotated[datetime | None, Query(description="ISO 8601; UTC if no zone")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -296,6 +283,7 @@ async def list_audit(
         actor=actor,
         action=action,
         target_node=node,
+        result=result,
         since=_aware(since),
         until=_aware(until),
         limit=limit,
@@ -304,7 +292,7 @@ async def list_audit(
     more = len(entries) == limit
     return JSONResponse(
         {
-            "entries": [entry_json(e) for e in entries],
+            "entries": [audit_json(e) for e in entries],
             "next_before_id": entries[-1].id if more and entries else None,
         }
     )

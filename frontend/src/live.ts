@@ -20,6 +20,10 @@ export const lastMessageAt = signal<number | null>(null);
 const STALE_AFTER_MS = 10_000;
 const MAX_BACKOFF_MS = 8_000;
 
+/** Told of every message after the store applied it: pages that keep what the store does not
+ * (alerts, audit entries; admins only) listen here. */
+export const listeners = new Set<(message: { kind: string }) => void>();
+
 let socket: WebSocket | null = null;
 let attempt = 0;
 let retryTimer: number | undefined;
@@ -57,7 +61,9 @@ function open(): void {
   };
   ws.onmessage = (event: MessageEvent<string>) => {
     lastMessageAt.value = Date.now();
-    apply(JSON.parse(event.data) as StreamMessage);
+    const message = JSON.parse(event.data) as StreamMessage;
+    apply(message);
+    for (const listen of listeners) listen(message);
   };
   ws.onclose = (event: CloseEvent) => {
     if (socket !== ws) return;

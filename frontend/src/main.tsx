@@ -1,6 +1,8 @@
 import { render } from "preact";
 import "./style.css";
 import { SocketBadge } from "./components";
+import { AlertBell, Alerts } from "./pages/Alerts";
+import { Audit } from "./pages/Audit";
 import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
 import { Events } from "./pages/Events";
@@ -23,6 +25,8 @@ function Page() {
   if (parts[0] === "logs" && parts[1] === "merged") return <MergedLogs />;
   if (parts[0] === "logs") return <Logs />;
   if (parts[0] === "events") return <Events />;
+  if (parts[0] === "audit" && me.value?.role === "admin") return <Audit />;
+  if (parts[0] === "alerts" && me.value?.role === "admin") return <Alerts />;
   return <Containers />;
 }
 
@@ -50,10 +54,21 @@ function Shell() {
           <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
             Events
           </a>
+          {user.role === "admin" && (
+            <a href="/audit" aria-current={path.startsWith("/audit") ? "page" : undefined}>
+              Audit
+            </a>
+          )}
+          {user.role === "admin" && (
+            <a href="/alerts" aria-current={path.startsWith("/alerts") ? "page" : undefined}>
+              Alerts
+            </a>
+          )}
           <a href="/docs" data-external>
             API
           </a>
         </nav>
+        {user.role === "admin" && <AlertBell />}
         <SocketBadge />
         <label class="theme">
           <span class="sr-only">Theme</span>

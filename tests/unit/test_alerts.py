@@ -119,6 +119,7 @@ async def test_alert_routes_are_for_admins_only(app: App) -> None:
         ("GET", "/api/v1/alerts/channels"),
         ("POST", "/api/v1/alerts/channels"),
         ("DELETE", "/api/v1/alerts/channels/1"),
+        ("POST", "/api/v1/alerts/channels/1/test"),
     ):
         anonymous = await app.client.request(method, path, json={})
         assert anonymous.status_code == 401, (method, path)
@@ -184,6 +185,26 @@ async def test_a_channel_url_is_never_shown_after_creation(app: App) -> None:
     assert all("s3cr3t" not in text for text in texts)
     audit = (await app.client.get("/api/v1/audit", headers=app.admin)).json()["entries"]
     assert {"alert_channel.create", "alert_rule.create"} <= {e["action"] for e in audit}
+
+
+async def test_a_test_send_tries_a_channel_once_and_says_how_it_went(app: App) -> None:
+    good = await app.channel("/good")
+    bad = await app.channel("/bad", max_attempts=5)
+    app.hooks.fail_first("/bad", 1)
+    sent = await app.client.post(f"/api/v1/alerts/channels/{good}/test", headers=app.admin)
+    assert sent.status_code == 200, sent.text
+    assert sent.json() == {"ok": True, "status_code": 200, "error": None}
+    [hook] = app.hooks.to("/good")
+    assert hook.body["event"] == "test" and hook.body["alert"] is None
+    failed = await app.client.post(f"/api/v1/alerts/channels/{bad}/test", headers=app.admin)
+    assert failed.json() == {"ok": False, "status_code": 500, "error": None}
+    assert len(app.hooks.to("/bad")) == 1  # one attempt, no retry
+    missing = await app.client.post("/api/v1/alerts/channels/999/test", headers=app.admin)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    audit = (await app.client.get("/api/v1/audit", headers=app.admin)).json()["entries"]
+    tests = [(e["target"], e["result"]) for e in audit if e["action"] == "alert_channel.test"]
+    assert tests == [("999", "error: not_found"), ("bad", "ok"), ("good", "ok")]
+    assert await app.alerts() == []  # a test send is no alert
 
 
 async def _until(condition: Callable[[], object]) -> None:
@@ -355,6 +376,36 @@ async def test_the_events_stream_shows_alerts_to_admins_only(app: App) -> None:
             "alert",
         ]
         assert viewer_ws.from_app.empty()
+
+
+async def test_each_delivery_attempt_streams_to_admins_after_its_alert(app: App) -> None:
+    channel = await app.channel("/seen", max_attempts=2)
+    app.hooks.fail_first("/seen", 1)
+    await app.rule("container_died", [channel])
+    viewer = await app.coordinator.store.create_user("val", "viewer-password-1", "viewer")
+    _, viewer_token = await app.coordinator.store.create_token(viewer.id, "v")
+    admin_token = app.admin["Authorization"].split()[1]
+    asgi = app.client._transport.app  # type: ignore[attr-defined]
+    async with (
+        AsgiWebSocket(asgi, "/api/v1/events/ws", token=admin_token) as ws,
+        AsgiWebSocket(asgi, "/api/v1/events/ws", token=viewer_token) as viewer_ws,
+    ):
+        assert (await ws.receive_json())["kind"] == "snapshot"
+        assert (await viewer_ws.receive_json())["kind"] == "snapshot"
+        _event(app, "die", "exited", exitCode="4")
+        frames = [await ws.receive_json() for _ in range(4)]
+        # The viewer sees the death, then (after the deliveries) the restart: no alert frame.
+        _event(app, "start", "running")
+        assert [(await viewer_ws.receive_json())["action"] for _ in range(2)] == ["die", "start"]
+    assert [f["kind"] for f in frames] == ["event", "alert", "alert_delivery", "alert_delivery"]
+    alert, first, second = frames[1:]
+    assert (first["alert_id"], first["channel_id"], first["attempt"]) == (alert["id"], channel, 1)
+    assert (first["ok"], first["status_code"]) == (False, 500)
+    assert (second["ok"], second["status_code"], second["attempt"]) == (True, 200, 2)
+    [listed] = await app.alerts()
+    fired = [d for d in listed["deliveries"] if d["event"] == "firing"]
+    framed = [{"kind": "alert_delivery", "alert_id": alert["id"], **d} for d in fired]
+    assert framed == [first, second]
 
 
 def test_log_lines_are_cut_and_catastrophic_patterns_refused() -> None:
