@@ -5,6 +5,7 @@ import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
 import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
+import { Instances } from "./pages/Instances";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
 import { location } from "./router";
@@ -21,6 +22,7 @@ function Page() {
   if (parts[0] === "nodes") return <Fleet />;
   if (parts[0] === "logs") return <Logs />;
   if (parts[0] === "events") return <Events />;
+  if (parts[0] === "instances") return <Instances />;
   return <Containers />;
 }
 
@@ -47,6 +49,9 @@ function Shell() {
           </a>
           <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
             Events
+          </a>
+          <a href="/instances" aria-current={path.startsWith("/instances") ? "page" : undefined}>
+            Instances
           </a>
           <a href="/docs" data-external>
             API
