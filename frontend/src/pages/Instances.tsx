@@ -60,30 +60,31 @@ function liveSignature(): string {
   return seen.sort().join(",");
 }
 
-async function copy(text: string): Promise<void> {
-  if (navigator.clipboard && window.isSecureContext) {
+async function copy(text: string): Promise<boolean> {
+  try {
     await navigator.clipboard.writeText(text);
-    return;
+    return true;
+  } catch {
+    // No clipboard API (plain HTTP to a remote host) or no permission: the old way may work.
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    const done = document.execCommand("copy");
+    area.remove();
+    return done;
   }
-  // Plain HTTP to a remote coordinator has no clipboard API: the old way still works there.
-  const area = document.createElement("textarea");
-  area.value = text;
-  document.body.append(area);
-  area.select();
-  document.execCommand("copy");
-  area.remove();
 }
 
 function CopyButton({ text, label }: { text: string; label: string }) {
-  const [done, setDone] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
   const onClick = async () => {
-    await copy(text);
-    setDone(true);
-    window.setTimeout(() => setDone(false), 1500);
+    setDone((await copy(text)) ? "Copied" : "Select and copy");
+    window.setTimeout(() => setDone(null), 1500);
   };
   return (
     <button type="button" aria-label={label} onClick={() => void onClick()}>
-      {done ? "Copied" : "Copy"}
+      {done ?? "Copy"}
     </button>
   );
 }
