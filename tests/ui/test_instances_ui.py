@@ -19,15 +19,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from docklord.model import INSTANCE_LABEL, OWNER_LABEL
 from docklord.testing import NodeProcess, eventually, unique_name
 from tests.e2e.conftest import Cluster, wait_online
-from tests.ui.conftest import DESKTOP, PHONE, SCREENSHOTS, sign_in
+from tests.ui.conftest import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    assert_no_reload,
+    mark_no_reload,
+    sign_in,
+)
 
 pytestmark = pytest.mark.e2e
 
+ADMIN_PASSWORD = "admin-test-password"
 SSH_LINE = re.compile(r"^ssh -p (\d+) (\w+)@(\S+)$")
 
 
@@ -149,7 +157,12 @@ async def screenshots(page: Page) -> None:
 
 
 async def test_a_user_gets_a_box_logs_in_with_the_shown_command_and_deletes_it(
-    page: Page, box: Box, ui_api: httpx.AsyncClient, tmp_path: Path
+    page: Page,
+    box: Box,
+    ui_api: httpx.AsyncClient,
+    ui_cluster: Cluster,
+    browser: Browser,
+    tmp_path: Path,
 ) -> None:
     key = keygen(tmp_path)
     await sign_in(page, box.username, box.password, "/instances")
@@ -181,13 +194,32 @@ async def test_a_user_gets_a_box_logs_in_with_the_shown_command_and_deletes_it(
     await expect(refusal).to_contain_text("Quota reached")
     await expect(refusal).to_contain_text("you already have an instance on every node")
 
-    # Stopped behind the page's back: the events socket tells the page (no reload, no polling).
     listed = (await ui_api.get("/api/v1/instances", params={"all": "true"})).json()
     mine = [i for i in listed["instances"] if i["owner"] == box.username]
     assert [i["ports"]["ssh"] for i in mine] == [port]
     container_id = mine[0]["containerId"]
-    await asyncio.to_thread(_docker, "stop", "-t", "5", container_id)
-    await expect(card(page).locator(".state")).to_have_text("exited")
+
+    # An admin sees it among everyone's, with its owner and node. Stopped behind both pages'
+    # backs, both follow the engine: the user's through the events socket's instance messages,
+    # the admin's through the container events (no reload, no polling).
+    admin_context = await browser.new_context(base_url=ui_cluster.coordinator.url)
+    try:
+        admin = await admin_context.new_page()
+        errors: list[str] = []
+        admin.on("pageerror", lambda exc: errors.append(str(exc)))
+        await sign_in(admin, "admin", ADMIN_PASSWORD, "/instances")
+        theirs = admin.locator(f'[data-testid="instance"][data-instance="{mine[0]["id"]}"]')
+        await expect(theirs.get_by_test_id("instance-owner")).to_have_text(box.username)
+        await expect(theirs.get_by_test_id("instance-node")).to_contain_text(box.node.node_id)
+        await expect(theirs.locator(".state")).to_have_text("running")
+        await mark_no_reload(page)
+        await asyncio.to_thread(_docker, "stop", "-t", "5", container_id)
+        await expect(card(page).locator(".state")).to_have_text("exited")
+        await expect(theirs.locator(".state")).to_have_text("exited")
+        await assert_no_reload(page)
+        assert not errors, f"errors in the admin's page: {errors}"
+    finally:
+        await admin_context.close()
     await card(page).get_by_role("button", name="Start").click()
     await expect(card(page).locator(".state")).to_have_text("running")
 
