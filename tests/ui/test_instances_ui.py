@@ -238,7 +238,7 @@ async def test_a_user_gets_a_box_logs_in_with_the_shown_command_and_deletes_it(
 
 
 async def test_a_bad_key_shows_the_api_message_next_to_the_key_field(
-    page: Page, box: Box, ui_api: httpx.AsyncClient
+    page: Page, box: Box, ui_api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     bad = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAnotakey ivy@laptop"
     answer = await ui_api.post("/api/v1/instances", json={"ssh_public_key": bad})
@@ -253,3 +253,8 @@ async def test_a_bad_key_shows_the_api_message_next_to_the_key_field(
     described = await key_field.get_attribute("aria-describedby")
     await expect(page.locator(f"#{described}")).to_have_text(field["message"])
     await expect(page.get_by_test_id("no-instances")).to_be_visible()
+
+    # A .pub file uploaded instead fills the key field with its line.
+    key = keygen(tmp_path)
+    await page.get_by_label("Or upload a .pub file").set_input_files(key.with_suffix(".pub"))
+    await expect(key_field).to_have_value(key.with_suffix(".pub").read_text().strip())
