@@ -7,7 +7,8 @@ Two rules live here, for every container route (REST and WebSocket) alike:
   ``docklord-instance-``) is reachable only through ``/api/v1/instances``, by its owner and by
   admins. To anyone but an admin the container routes answer ``404`` for it and the lists leave
   it out, as if it did not exist. Admins see and reach it everywhere (they are root on every
-  node through the tunnel anyway).
+  node through the tunnel anyway). Its owner hears of its state changes on the events socket
+  as ``instance`` messages, which no container view takes for a container.
 - **Settings that amount to root on the host are for admins** (docs/SECURITY.md lists each
   field): bind mounts of host paths and the host's network namespace. An operator asking for
   one gets ``403`` naming the field; the refusal is audited like every create.
@@ -20,13 +21,14 @@ from typing import Any
 
 from docklord.coordinator import Coordinator, check_uncached_ref
 from docklord.errors import NotFound, PermissionDenied
-from docklord.model import INSTANCE_LABEL, NAME_PREFIX
+from docklord.model import INSTANCE_LABEL, NAME_PREFIX, OWNER_LABEL
 from docklord.web._auth import Principal, Role
 
 __all__ = [
     "check_create",
     "is_instance",
     "may_reach",
+    "owner_message",
     "reserved_label",
     "reserved_name",
     "resolve_visible",
@@ -66,9 +68,10 @@ def visible_rows(principal: Principal, rows: Iterable[dict[str, Any]]) -> list[d
 def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, Any] | None:
     """A fleet stream message as ``principal`` may see it (``None``: not at all).
 
-    Snapshots and resyncs lose the instance containers; an event about one is dropped (a
-    removed container has no summary: its attributes carry its labels and name). Alert and
-    audit messages go to admins only.
+    Snapshots and resyncs lose the instance containers; an event about one becomes an
+    ``instance`` message for its owner (:func:`owner_message`) and is dropped for anyone else
+    (a removed container has no summary: its attributes carry its labels and name). Alert
+    and audit messages go to admins only.
     """
     if principal.role >= Role.ADMIN:
         return message
@@ -80,8 +83,39 @@ def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, 
         about = message.get("container") or {}
         labels = about.get("labels") or message.get("attributes") or {}
         name = about.get("name") or (message.get("attributes") or {}).get("name", "")
-        return message if may_reach(principal, labels, name) else None
+        if may_reach(principal, labels, name):
+            return message
+        return owner_message(principal, message, labels)
     return message
+
+
+def owner_message(
+    principal: Principal, event: dict[str, Any], labels: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """An event about an instance's container, as the instance's owner hears of it.
+
+    The owner's page shows the instance's state live; a message of its own kind keeps the
+    container out of every container view (the container routes would refuse it). The owner is
+    the user name the node wrote in the label: users are not renamed, and a user who still has
+    instances cannot be deleted, so the name is not reused while the container exists. Nobody
+    but an admin can set the label (``reserved_label``).
+    """
+    instance_id = labels.get(INSTANCE_LABEL)
+    if not principal.is_user or instance_id is None:
+        return None
+    if labels.get(OWNER_LABEL) != principal.username:
+        return None
+    container = event.get("container") or {}
+    return {
+        "kind": "instance",
+        "node_id": event["node_id"],
+        "instance_id": instance_id,
+        "container_id": event["actor_id"],
+        "action": event["action"],
+        "state": container.get("state"),
+        "removed": bool(event.get("removed")),
+        "time": event.get("time"),
+    }
 
 
 async def resolve_visible(

@@ -7,6 +7,7 @@ import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
 import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
+import { Instances } from "./pages/Instances";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
 import { MergedLogs } from "./pages/MergedLogs";
@@ -27,6 +28,7 @@ function Page() {
   if (parts[0] === "events") return <Events />;
   if (parts[0] === "audit" && me.value?.role === "admin") return <Audit />;
   if (parts[0] === "alerts" && me.value?.role === "admin") return <Alerts />;
+  if (parts[0] === "instances") return <Instances />;
   return <Containers />;
 }
 
@@ -64,6 +66,9 @@ function Shell() {
               Alerts
             </a>
           )}
+          <a href="/instances" aria-current={path.startsWith("/instances") ? "page" : undefined}>
+            Instances
+          </a>
           <a href="/docs" data-external>
             API
           </a>

@@ -28,6 +28,18 @@ export interface TimelineEntry {
   time: string | null;
 }
 
+/** What a non-admin hears of their own instances' containers (the events socket's `instance`
+ * messages; admins get container events instead), by instance id, with when it was heard. */
+export const instanceEvents = new Map<string, InstanceEvent>();
+
+export interface InstanceEvent {
+  node_id: string;
+  container_id: string;
+  state: string | null;
+  removed: boolean;
+  heard_at: number;
+}
+
 /** Bumped after applied messages, at most once an animation frame: views read it to re-render.
  * A burst of events (100 a second over 5,000 containers) then costs one render a frame, not
  * one per event; in a hidden tab the store keeps applying and the views catch up when shown. */
@@ -112,6 +124,15 @@ export function apply(message: StreamMessage): void {
       if (message.removed) containers.delete(key(message.node_id, message.actor_id));
       else if (message.container) upsert(message.container);
       break;
+    case "instance":
+      instanceEvents.set(message.instance_id, {
+        node_id: message.node_id,
+        container_id: message.container_id,
+        state: message.state,
+        removed: message.removed,
+        heard_at: Date.now(),
+      });
+      break;
     case "node":
       applyNodeStatus(message.node_id, message.status);
       break;
@@ -167,6 +188,7 @@ export function findContainer(node: string, ref: string): Container | undefined 
 
 export function clearStore(): void {
   nodes.clear();
+  instanceEvents.clear();
   containers.clear();
   seqs.clear();
   version.value++;

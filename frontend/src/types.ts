@@ -72,5 +72,15 @@ export type StreamMessage =
       attributes: Record<string, string>;
       container?: Container | null;
     }
+  | {
+      kind: "instance";
+      node_id: string;
+      instance_id: string;
+      container_id: string;
+      action: string;
+      state: string | null;
+      removed: boolean;
+      time: string | null;
+    }
   | { kind: "node"; node_id: string; status: NodeStatus | "removed" }
   | { kind: "engine"; node_id: string; available: boolean; message: string };
