@@ -7,6 +7,7 @@ import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
+import { type ResourceKind, Resources } from "./pages/Resources";
 import { location } from "./router";
 import { loadSession, me, signOut } from "./session";
 import { Shortcuts, showShortcuts } from "./shortcuts";
@@ -21,6 +22,8 @@ function Page() {
   if (parts[0] === "nodes") return <Fleet />;
   if (parts[0] === "logs") return <Logs />;
   if (parts[0] === "events") return <Events />;
+  if (["images", "volumes", "networks"].includes(parts[0] ?? ""))
+    return <Resources kind={parts[0] as ResourceKind} />;
   return <Containers />;
 }
 
@@ -44,6 +47,12 @@ function Shell() {
           </a>
           <a href="/nodes" aria-current={path.startsWith("/nodes") ? "page" : undefined}>
             Nodes
+          </a>
+          <a
+            href="/images"
+            aria-current={/^\/(images|volumes|networks)/.test(path) ? "page" : undefined}
+          >
+            Images
           </a>
           <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
             Events

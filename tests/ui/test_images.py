@@ -1,0 +1,230 @@
+"""The images, volumes and networks pages in the browser (Debian Chromium, Playwright) against
+real coordinator and node processes, a real engine and the local test registry
+(``docker-registry``). Lists change only through the events socket: each test checks that the
+page never reloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from docklord.testing import TEST_LABEL, unique_name
+from tests.e2e.conftest import Cluster
+from tests.ui.conftest import (
+    PHONE,
+    SCREENSHOTS,
+    VIEWER_PASSWORD,
+    assert_no_reload,
+    docker,
+    mark_no_reload,
+    sign_in,
+)
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_PASSWORD = "admin-test-password"  # noqa: S105 - the throw-away test coordinator's
+#: Big enough that the engine reports a layer's progress more than once (it reports at most
+#: every 512 KiB and 100 ms), small enough to push in a second or two.
+BLOB_BYTES = 32 * 1024 * 1024
+
+#: Records every value each layer's progress bar shows, as the page renders it.
+RECORD_BARS = """() => {
+  window.__bars = [];
+  new MutationObserver(() => {
+    for (const el of document.querySelectorAll('[data-testid="layer-progress"]'))
+      window.__bars.push([el.dataset.layer, el.dataset.phase, el.value, el.max]);
+  }).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def _run(*args: str, stdin: bytes | None = None) -> None:
+    done = subprocess.run(["docker", *args], input=stdin, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def pushed_image(registry: str, busybox_image: str) -> Iterator[str]:
+    """A two-layer image in the test registry and not on the engine: busybox plus a layer of
+    random bytes (built locally with ``docker build``, no Docker Hub)."""
+    ref = f"{registry}/docklord-test/{unique_name('ui-big')}:1"
+    with tempfile.TemporaryDirectory() as context:
+        Path(context, "blob").write_bytes(os.urandom(BLOB_BYTES))
+        Path(context, "Dockerfile").write_text(f"FROM {busybox_image}\nCOPY blob /blob\n")
+        _run("build", "-q", "--label", f"{TEST_LABEL}=1", "-t", ref, context)
+    try:
+        _run("push", ref)
+        _run("rmi", ref)
+        yield ref
+    finally:
+        subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
+
+
+@pytest.fixture
+def imported_image() -> Iterator[str]:
+    """A tiny labelled image made with ``docker import``, tagged ``docklord-test/ui-...:1``."""
+    ref = f"docklord-test/{unique_name('ui-img')}:1"
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("marker.txt")
+        info.size = len(ref)
+        tar.addfile(info, io.BytesIO(ref.encode()))
+    _run("import", "-c", f"LABEL {TEST_LABEL}=1", "-", ref, stdin=archive.getvalue())
+    yield ref
+    subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
+
+
+@pytest.fixture
+def made() -> Iterator[list[list[str]]]:
+    """docker commands that undo what a test made (run after it, failures ignored)."""
+    undo: list[list[str]] = []
+    yield undo
+    for args in reversed(undo):
+        subprocess.run(["docker", *args], capture_output=True, check=False)
+
+
+def image_row(page: Page, tag: str) -> Locator:
+    return page.locator(f'tr[data-testid="image-row"][data-tags~="{tag}"]')
+
+
+def increasing_bars(bars: list[list[object]]) -> dict[tuple[str, str], list[float]]:
+    """Per (layer, phase) of Downloading or Extracting, the values shown, in order, when a
+    bar showed at least two different ones."""
+    seen: dict[tuple[str, str], list[float]] = {}
+    for layer, phase, value, _max in bars:
+        if phase in ("Downloading", "Extracting"):
+            values = seen.setdefault((str(layer), str(phase)), [])
+            if not values or values[-1] != value:
+                values.append(float(value))  # type: ignore[arg-type]
+    return {k: v for k, v in seen.items() if len(v) >= 2}
+
+
+async def test_a_pull_shows_advancing_layer_bars_and_the_image_appears_live(
+    page: Page, ui_cluster: Cluster, pushed_image: str
+) -> None:
+    node = ui_cluster.node.node_id
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/images?node={node}")
+    await expect(page.get_by_role("table", name="Images").locator("tbody tr").first).to_be_visible()
+    await expect(image_row(page, pushed_image)).to_have_count(0)
+    await mark_no_reload(page)
+    await page.evaluate(RECORD_BARS)
+
+    await page.get_by_label("Image reference").fill(pushed_image)
+    await page.get_by_role("button", name="Pull", exact=True).click()
+    pull = page.get_by_test_id("pull")
+    await expect(pull).to_have_attribute("data-phase", "done", timeout=60_000)
+    bars: list[list[object]] = await page.evaluate("window.__bars")
+    advancing = increasing_bars(bars)
+    assert advancing, f"no bar showed two progress values: {bars[-20:]}"
+    for values in advancing.values():
+        assert values == sorted(values), values  # a bar only moves forward within a phase
+    # Both layers got a bar: busybox's "Already exists", the random one pulled.
+    await expect(pull.get_by_test_id("layer-progress")).to_have_count(2)
+    await expect(image_row(page, pushed_image)).to_be_visible()
+    await expect(image_row(page, pushed_image).get_by_text("unused")).to_be_visible()
+    await assert_no_reload(page)
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / "images-desktop.png")
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await page.get_by_label("Filter images").fill("docklord-test")  # the shared engine has more
+    await expect(image_row(page, pushed_image)).to_be_visible()
+    await page.screenshot(path=SCREENSHOTS / "images-phone.png", full_page=True)
+
+
+async def test_removing_an_image_in_use_shows_the_api_conflict(
+    page: Page, ui_cluster: Cluster, imported_image: str, made: list[list[str]]
+) -> None:
+    user = unique_name("ui-user")
+    made.append(["rm", "-f", user])
+    await asyncio.to_thread(
+        docker, "create", "--name", user, "--label", f"{TEST_LABEL}=1", imported_image, "/none"
+    )
+    node = ui_cluster.node.node_id
+    tag = imported_image.split("/", 1)[1].split(":")[0]
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/images?node={node}&q={tag}")
+    row = image_row(page, imported_image)
+    await expect(row.get_by_role("link", name=user)).to_be_visible()  # used by, from the store
+    await mark_no_reload(page)
+
+    await row.get_by_role("button", name="Remove").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text(imported_image)
+    async with page.expect_response(
+        lambda r: r.request.method == "DELETE" and "/images/" in r.url
+    ) as answered:
+        await dialog.get_by_role("button", name="Remove").click()
+    response = await answered.value
+    assert response.status == 409
+    message = (await response.json())["error"]["message"]
+    assert "stopped container" in message, message
+    await expect(row.get_by_role("alert")).to_have_text(message)
+    await expect(row.get_by_role("button", name="Force remove")).to_be_visible()
+    await expect(row).to_be_visible()  # nothing went
+    await assert_no_reload(page)
+
+
+async def test_a_volume_is_created_shown_in_use_and_removed_live(
+    page: Page, ui_cluster: Cluster, busybox_image: str, made: list[list[str]]
+) -> None:
+    node = ui_cluster.node.node_id
+    name = unique_name("ui-vol")
+    made.append(["volume", "rm", "-f", name])
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/volumes?node={node}")
+    await expect(page.get_by_role("table", name="Volumes")).to_be_visible()
+    await mark_no_reload(page)
+
+    await page.get_by_label("volume name").fill(name)
+    await page.get_by_label("Labels").fill(f"{TEST_LABEL}=1")
+    await page.get_by_role("button", name="Create volume").click()
+    row = page.locator(f'tr[data-testid="volume-row"][data-name="{name}"]')
+    await expect(row).to_be_visible()
+    await expect(row.get_by_text(f"{TEST_LABEL}=1")).to_be_visible()
+    await expect(row.get_by_text("unused")).to_be_visible()
+
+    user = unique_name("ui-user")
+    made.append(["rm", "-f", user])
+    await asyncio.to_thread(
+        docker, "create", "--name", user, "--label", f"{TEST_LABEL}=1", "-v", f"{name}:/data",
+        busybox_image,
+    )  # fmt: skip
+    await expect(row.get_by_role("link", name=user)).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / "volumes-desktop.png")
+
+    await row.get_by_role("button", name="Remove").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    await expect(row.get_by_role("alert")).to_contain_text("in use")
+
+    await asyncio.to_thread(docker, "rm", user)
+    await expect(row.get_by_text("unused")).to_be_visible()
+    await row.get_by_role("button", name="Remove").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    await expect(row).to_have_count(0)
+    await assert_no_reload(page)
+
+
+async def test_a_viewer_sees_the_lists_but_no_controls(page: Page, ui_cluster: Cluster) -> None:
+    node = ui_cluster.node.node_id
+    await sign_in(page, "vera", VIEWER_PASSWORD, f"/images?node={node}")
+    await expect(page.get_by_role("table", name="Images").locator("tbody tr").first).to_be_visible()
+    for name in ("Pull", "Remove", "Prune dangling…", "Prune unused…"):
+        await expect(page.get_by_role("button", name=name)).to_have_count(0)
+    await expect(page.get_by_label("Image reference")).to_have_count(0)
+    tabs = page.get_by_role("navigation", name="Resources")
+    for kind, table in (("volumes", "Volumes"), ("networks", "Networks")):
+        await tabs.get_by_role("link", name=table).click()
+        await expect(page.get_by_text(re.compile(rf"^\d+ {kind}"))).to_be_visible()  # loaded
+        await expect(page.get_by_role("button", name=f"Create {kind[:-1]}")).to_have_count(0)
+        await expect(page.get_by_role("button", name="Prune…")).to_have_count(0)
+        await expect(page.get_by_role("button", name="Remove")).to_have_count(0)
