@@ -86,6 +86,10 @@ export function messageOf(err: unknown): string {
   return err instanceof ApiError ? err.message : String(err);
 }
 
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 /** `key=value` lines (or comma-separated) as labels; a line without `=` is a key with "". */
 export function parseLabels(text: string): Record<string, string> {
   const labels: Record<string, string> = {};

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Locator, Page, expect
 
-from docklord.testing import TEST_LABEL, unique_name
+from docklord.testing import TEST_LABEL, eventually, unique_name
 from tests.e2e.conftest import Cluster
 from tests.ui.conftest import (
     PHONE,
@@ -93,6 +93,67 @@ def made() -> Iterator[list[list[str]]]:
         subprocess.run(["docker", *args], capture_output=True, check=False)
 
 
+class StallingRelay:
+    """A TCP relay to the registry that slows the registry's answer on a connection to a
+    trickle once it has passed ``limit`` bytes (a blob download crawls part way, so a pull
+    stays open until it is cancelled). ``hung_up`` counts slowed connections the engine
+    closed."""
+
+    def __init__(self, registry: str, limit: int) -> None:
+        self.target = int(registry.rsplit(":", 1)[1])
+        self.limit = limit
+        self.stalled = 0
+        self.hung_up = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        upstream, to_registry = await asyncio.open_connection("127.0.0.1", self.target)
+        stall = asyncio.Event()
+        requests = asyncio.ensure_future(self._pipe(client, to_registry, None))
+        answers = asyncio.ensure_future(self._pipe(upstream, to_client, stall))
+        try:
+            await asyncio.wait([requests, answers], return_when=asyncio.FIRST_COMPLETED)
+            if stall.is_set() and requests.done():
+                self.hung_up += 1  # the engine closed a connection the blob had stalled on
+        finally:
+            for task in (requests, answers):
+                task.cancel()
+            to_client.close()
+            to_registry.close()
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, stall: asyncio.Event | None
+    ) -> None:
+        passed = 0
+        while data := await source.read(65536):
+            if stall is not None and passed + len(data) > self.limit:
+                if not stall.is_set():
+                    stall.set()
+                    self.stalled += 1
+                await self._trickle(data, sink)
+                continue
+            sink.write(data)
+            await sink.drain()
+            passed += len(data)
+
+    @staticmethod
+    async def _trickle(data: bytes, sink: asyncio.StreamWriter) -> None:
+        """A slow link (about 80 KiB/s), not a dead one: the engine notices a cancelled pull
+        only when a read of the layer returns, so the bytes must keep coming."""
+        for at in range(0, len(data), 4096):
+            sink.write(data[at : at + 4096])
+            await sink.drain()
+            await asyncio.sleep(0.05)  # the link's pace, not a wait for a condition
+
+
 def image_row(page: Page, tag: str) -> Locator:
     return page.locator(f'tr[data-testid="image-row"][data-tags~="{tag}"]')
 
@@ -140,6 +201,42 @@ async def test_a_pull_shows_advancing_layer_bars_and_the_image_appears_live(
     await page.get_by_label("Filter images").fill("docklord-test")  # the shared engine has more
     await expect(image_row(page, pushed_image)).to_be_visible()
     await page.screenshot(path=SCREENSHOTS / "images-phone.png", full_page=True)
+
+
+async def test_cancelling_a_pull_ends_it_on_the_node(
+    page: Page, ui_cluster: Cluster, registry: str, pushed_image: str
+) -> None:
+    # The same image through a relay that slows its big layer to a crawl after 2 MiB: the engine has
+    # not got it (an earlier test may have pulled it under the registry's own address).
+    await asyncio.to_thread(subprocess.run, ["docker", "rmi", "-f", pushed_image],
+                            capture_output=True, check=False)  # fmt: skip
+    relay = StallingRelay(registry, limit=2 * 1024 * 1024)
+    ref = pushed_image.replace(registry, await relay.start())
+    try:
+        node = ui_cluster.node.node_id
+        await sign_in(page, "admin", ADMIN_PASSWORD, f"/images?node={node}")
+        await page.get_by_label("Image reference").fill(ref)
+        await page.get_by_role("button", name="Pull", exact=True).click()
+        downloading = page.locator('[data-testid="layer-progress"][data-phase="Downloading"]')
+        await expect(downloading).to_have_count(1)
+        await page.get_by_role("button", name="Cancel pull").click()
+        pull = page.get_by_test_id("pull")
+        await expect(pull).to_have_attribute("data-phase", "cancelled")
+        await expect(pull).to_contain_text("the coordinator ended the pull on the node")
+
+        async def engine_hung_up() -> bool:
+            return relay.hung_up >= 1
+
+        await eventually(engine_hung_up, what="the engine to close the slowed blob download")
+        assert relay.stalled >= 1
+        inspected = await asyncio.to_thread(
+            subprocess.run, ["docker", "image", "inspect", ref], capture_output=True, check=False
+        )
+        assert inspected.returncode != 0, "the cancelled pull still made the image"
+    finally:
+        await relay.stop()
+        await asyncio.to_thread(subprocess.run, ["docker", "rmi", "-f", ref],
+                                capture_output=True, check=False)  # fmt: skip
 
 
 async def test_removing_an_image_in_use_shows_the_api_conflict(
@@ -224,7 +321,7 @@ async def test_a_viewer_sees_the_lists_but_no_controls(page: Page, ui_cluster: C
     tabs = page.get_by_role("navigation", name="Resources")
     for kind, table in (("volumes", "Volumes"), ("networks", "Networks")):
         await tabs.get_by_role("link", name=table).click()
-        await expect(page.get_by_text(re.compile(rf"^\d+ {kind}"))).to_be_visible()  # loaded
+        await expect(page.get_by_text(re.compile(rf"^\d+ {kind[:-1]}"))).to_be_visible()  # loaded
         await expect(page.get_by_role("button", name=f"Create {kind[:-1]}")).to_have_count(0)
         await expect(page.get_by_role("button", name="Prune…")).to_have_count(0)
         await expect(page.get_by_role("button", name="Remove")).to_have_count(0)

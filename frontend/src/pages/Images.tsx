@@ -9,6 +9,7 @@ import {
   messageOf,
   type PruneResult,
   type PullLine,
+  plural,
   pullImage,
   resources,
   useLiveList,
@@ -358,7 +359,7 @@ export function Images({ node }: { node: string }) {
         />
         <span class="muted">
           {items
-            ? `${shown.length} images, ${bytes(shown.reduce((s, i) => s + i.size, 0))}`
+            ? `${plural(shown.length, "image")}, ${bytes(shown.reduce((s, i) => s + i.size, 0))}`
             : "Loading…"}
         </span>
         {operate && items && <Prune node={node} images={items} usedBy={usedBy} />}

@@ -9,6 +9,7 @@ import {
   type Network,
   type PruneResult,
   parseLabels,
+  plural,
   resources,
   type Usage,
   useLiveList,
@@ -283,7 +284,7 @@ function Volumes({ node }: { node: string }) {
       )}
       <div class="toolbar">
         <span class="muted">
-          {items ? `${list.length} volumes` : "Loading…"}
+          {items ? plural(list.length, "volume") : "Loading…"}
           {pending ? ` · reading ${pending} containers…` : ""}
         </span>
         {operate && items && (
@@ -383,7 +384,7 @@ function Networks({ node }: { node: string }) {
       )}
       <div class="toolbar">
         <span class="muted">
-          {items ? `${list.length} networks` : "Loading…"}
+          {items ? plural(list.length, "network") : "Loading…"}
           {pending ? ` · reading ${pending} containers…` : ""}
         </span>
         {operate && items && (
