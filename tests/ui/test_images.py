@@ -70,18 +70,35 @@ def pushed_image(registry: str, busybox_image: str) -> Iterator[str]:
         subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
 
 
-@pytest.fixture
-def imported_image() -> Iterator[str]:
-    """A tiny labelled image made with ``docker import``, tagged ``docklord-test/ui-...:1``."""
-    ref = f"docklord-test/{unique_name('ui-img')}:1"
+def import_image(marker: str, *tag: str) -> str:
+    """A tiny labelled image made with ``docker import`` (untagged unless ``tag``); its id."""
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
         info = tarfile.TarInfo("marker.txt")
-        info.size = len(ref)
-        tar.addfile(info, io.BytesIO(ref.encode()))
-    _run("import", "-c", f"LABEL {TEST_LABEL}=1", "-", ref, stdin=archive.getvalue())
+        info.size = len(marker)
+        tar.addfile(info, io.BytesIO(marker.encode()))
+    done = subprocess.run(
+        ["docker", "import", "-c", f"LABEL {TEST_LABEL}=1", "-", *tag],
+        input=archive.getvalue(), capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout.decode().strip()
+
+
+@pytest.fixture
+def imported_image() -> Iterator[str]:
+    """A tiny labelled image, tagged ``docklord-test/dl-ui-img-...:1``."""
+    ref = f"docklord-test/{unique_name('ui-img')}:1"
+    import_image(ref, ref)
     yield ref
     subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, check=False)
+
+
+@pytest.fixture
+def dangling_image() -> Iterator[str]:
+    """A tiny labelled image with no tag (what a dangling prune takes); its id."""
+    image_id = import_image(unique_name("ui-dangling"))
+    yield image_id
+    subprocess.run(["docker", "rmi", "-f", image_id], capture_output=True, check=False)
 
 
 @pytest.fixture
@@ -240,7 +257,11 @@ async def test_cancelling_a_pull_ends_it_on_the_node(
 
 
 async def test_removing_an_image_in_use_shows_the_api_conflict(
-    page: Page, ui_cluster: Cluster, imported_image: str, made: list[list[str]]
+    page: Page,
+    ui_cluster: Cluster,
+    imported_image: str,
+    dangling_image: str,
+    made: list[list[str]],
 ) -> None:
     user = unique_name("ui-user")
     made.append(["rm", "-f", user])
@@ -268,6 +289,54 @@ async def test_removing_an_image_in_use_shows_the_api_conflict(
     await expect(row.get_by_role("alert")).to_have_text(message)
     await expect(row.get_by_role("button", name="Force remove")).to_be_visible()
     await expect(row).to_be_visible()  # nothing went
+
+    # The prune preview, computed from the list: the untagged image goes, the used one stays.
+    # (Cancelled: a prune on the shared engine would take other runs' images.)
+    await page.get_by_label("Filter images").fill("")
+    await expect(
+        page.locator(f'tr[data-testid="image-row"][data-id="{dangling_image}"]')
+    ).to_be_visible()
+    await page.get_by_role("button", name="Prune dangling…").click()
+    preview = page.get_by_test_id("prune-preview")
+    await expect(preview).to_contain_text(dangling_image.removeprefix("sha256:")[:12])
+    await expect(preview).not_to_contain_text(imported_image)
+    await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    await expect(preview).to_have_count(0)
+    await page.get_by_role("button", name="Prune unused…").click()
+    await expect(preview).to_contain_text(dangling_image.removeprefix("sha256:")[:12])
+    await expect(preview).not_to_contain_text(imported_image)
+    await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    await assert_no_reload(page)
+
+
+async def test_a_network_is_created_previewed_for_prune_and_removed_live(
+    page: Page, ui_cluster: Cluster, made: list[list[str]]
+) -> None:
+    node = ui_cluster.node.node_id
+    name = unique_name("ui-net")
+    made.append(["network", "rm", name])
+    await sign_in(page, "admin", ADMIN_PASSWORD, f"/networks?node={node}")
+    await expect(page.get_by_role("table", name="Networks")).to_contain_text("bridge")
+    await mark_no_reload(page)
+    await page.get_by_label("network name").fill(name)
+    await page.get_by_label("Labels").fill(f"{TEST_LABEL}=1")
+    await page.get_by_label("internal").check()
+    await page.get_by_role("button", name="Create network").click()
+    row = page.locator(f'tr[data-testid="network-row"][data-name="{name}"]')
+    await expect(row).to_contain_text("(internal)")
+    await expect(row.get_by_text("unused")).to_be_visible()
+    bridge = page.locator('tr[data-testid="network-row"][data-name="bridge"]')
+    await expect(bridge.get_by_role("button", name="Remove")).to_have_count(0)
+
+    await page.get_by_role("button", name="Prune…").click()
+    preview = page.get_by_test_id("prune-preview")
+    await expect(preview.get_by_text(name, exact=True)).to_be_visible()
+    await expect(preview.get_by_text("bridge", exact=True)).to_have_count(0)
+    await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+
+    await row.get_by_role("button", name="Remove").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    await expect(row).to_have_count(0)
     await assert_no_reload(page)
 
 
