@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api, request } from "./api";
 import { liveSince } from "./live";
+import { mayOperate, me } from "./session";
 import { allContainers, key, type TimelineEntry, timeline, version } from "./store";
 import type { Container, ContainerDetails } from "./types";
 
@@ -81,6 +82,13 @@ export const resources = {
   removeNetwork: (node: string, ref: string) =>
     request<void>("DELETE", `${base(node)}/networks/${encodeURIComponent(ref)}`),
 };
+
+/** Whether the signed-in user may change `node`'s resources (role and node grants, as the
+ * API decides): a viewer, or an operator without a grant for the node, sees no control. */
+export function mayOperateOn(node: string): boolean {
+  const grants = me.value?.nodes;
+  return mayOperate() && (grants === null || grants === undefined || grants.includes(node));
+}
 
 export function messageOf(err: unknown): string {
   return err instanceof ApiError ? err.message : String(err);

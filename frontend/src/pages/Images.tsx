@@ -6,6 +6,7 @@ import { useRef, useState } from "preact/hooks";
 import { ApiError } from "../api";
 import {
   type Image,
+  mayOperateOn,
   messageOf,
   type PruneResult,
   type PullLine,
@@ -17,7 +18,6 @@ import {
 import { Confirm } from "../components";
 import { bytes, date, shortId } from "../format";
 import { containerPath, location, setParams } from "../router";
-import { mayOperate } from "../session";
 import { allContainers, version } from "../store";
 import type { Container } from "../types";
 
@@ -338,7 +338,7 @@ export function Images({ node }: { node: string }) {
   version.value;
   const { items, error } = useLiveList(node, resources.images, isImageEvent);
   const q = (location.value.searchParams.get("q") ?? "").toLowerCase();
-  const operate = mayOperate();
+  const operate = mayOperateOn(node);
   const usedBy = usersByImage(node);
   const shown = (items ?? [])
     .filter(

@@ -5,6 +5,7 @@
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import {
+  mayOperateOn,
   messageOf,
   type Network,
   type PruneResult,
@@ -19,7 +20,6 @@ import {
 import { Confirm } from "../components";
 import { bytes, date, shortId } from "../format";
 import { containerPath, location, setParams } from "../router";
-import { mayOperate } from "../session";
 import { nodes, type TimelineEntry, version } from "../store";
 import { Images } from "./Images";
 
@@ -259,7 +259,7 @@ const isVolumeListEvent = (e: TimelineEntry) =>
 function Volumes({ node }: { node: string }) {
   const { items, error } = useLiveList(node, resources.volumes, isVolumeListEvent);
   const { usages, pending } = useUsage(node);
-  const operate = mayOperate();
+  const operate = mayOperateOn(node);
   const users = usersOf(usages, (u) => u.volumes);
   const anonymousOnly = prunesAnonymousOnly(node);
   const list = [...(items ?? [])].sort((a, b) => a.name.localeCompare(b.name));
@@ -347,7 +347,7 @@ const isNetworkListEvent = (e: TimelineEntry) =>
 function Networks({ node }: { node: string }) {
   const { items, error } = useLiveList(node, resources.networks, isNetworkListEvent);
   const { usages, pending } = useUsage(node);
-  const operate = mayOperate();
+  const operate = mayOperateOn(node);
   const users = usersOf(usages, (u) => u.networks);
   const list = [...(items ?? [])].sort((a, b) => a.name.localeCompare(b.name));
   const unused = list.filter((n) => !PREDEFINED.has(n.name) && !users.get(n.name)?.length);
