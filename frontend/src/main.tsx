@@ -11,6 +11,7 @@ import { Instances } from "./pages/Instances";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
 import { MergedLogs } from "./pages/MergedLogs";
+import { type ResourceKind, Resources } from "./pages/Resources";
 import { location } from "./router";
 import { loadSession, me, signOut } from "./session";
 import { Shortcuts, showShortcuts } from "./shortcuts";
@@ -29,6 +30,8 @@ function Page() {
   if (parts[0] === "audit" && me.value?.role === "admin") return <Audit />;
   if (parts[0] === "alerts" && me.value?.role === "admin") return <Alerts />;
   if (parts[0] === "instances") return <Instances />;
+  if (["images", "volumes", "networks"].includes(parts[0] ?? ""))
+    return <Resources kind={parts[0] as ResourceKind} />;
   return <Containers />;
 }
 
@@ -52,6 +55,12 @@ function Shell() {
           </a>
           <a href="/nodes" aria-current={path.startsWith("/nodes") ? "page" : undefined}>
             Nodes
+          </a>
+          <a
+            href="/images"
+            aria-current={/^\/(images|volumes|networks)/.test(path) ? "page" : undefined}
+          >
+            Images
           </a>
           <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
             Events

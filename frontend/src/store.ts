@@ -26,6 +26,8 @@ export interface TimelineEntry {
   actor_id: string;
   name: string;
   time: string | null;
+  /** The engine's attributes (a network event's `container`, say). */
+  attributes: Record<string, string>;
 }
 
 /** What a non-admin hears of their own instances' containers (the events socket's `instance`
@@ -118,6 +120,7 @@ export function apply(message: StreamMessage): void {
         actor_id: message.actor_id,
         name: message.container?.name ?? message.attributes.name ?? message.actor_id.slice(0, 12),
         time: message.time,
+        attributes: message.attributes,
       });
       if (timeline.length > TIMELINE_SIZE) timeline.splice(0, timeline.length - TIMELINE_SIZE);
       if (message.type !== "container") break;
