@@ -4,11 +4,13 @@
 
 1. **Fleet list.** ``--nodes`` simulated nodes (``docklord.testing.SimulatedNode``) with
    ``--containers`` containers each link to a coordinator process. The page ``/containers`` is
-   loaded; *first render* is the time from the navigation's start until every container's row
-   is in the DOM (``performance.now()`` in the page). Then the nodes emit ``--rate`` events per
-   second (a container pauses or resumes) for ``--seconds``; a ``MutationObserver`` in the page
-   notes when each row shows the new state, and the latency is that moment minus the moment
-   the simulated node emitted the event (one machine, one clock).
+   loaded (grouped by node); *first render* is the time from the navigation's start until the
+   list says it holds every container and its first rows are drawn (``performance.now()`` in
+   the page; a list this long draws only the rows near the screen). Then the nodes emit
+   ``--rate`` events per second (a container pauses or resumes) for ``--seconds``, every other
+   one on a container whose row is drawn; a ``MutationObserver`` in the page notes when each
+   such row shows the new state, and the latency is that moment minus the moment the simulated
+   node emitted the event (one machine, one clock).
 2. **Log viewer.** A real node on the engine under test; a container prints bursts of 5,000
    lines (aiming at ``--log-rate`` lines per second or more; the rate reached is reported) until
    the page holds ``--lines`` lines. Meanwhile a
@@ -113,21 +115,34 @@ async def fleet_list(args: argparse.Namespace, work: Path) -> list[tuple[str, st
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = await browser.new_page(base_url=coordinator.url)
             await sign_in(page, PASSWORD, "/nodes")
-            await page.goto("/containers")
+            # Grouped by node, a row stays where it is when its container pauses.
+            await page.goto("/containers?group=node")
             await page.wait_for_function(
-                "(n) => document.querySelectorAll('tr[data-testid=container-row]').length >= n",
-                arg=total,
+                "(n) => document.body.innerText.includes(n + ' containers')"
+                " && document.querySelector('tr[data-testid=container-row]')",
+                arg=str(total),
                 timeout=60_000,
                 polling=20,
             )
             first_render = await page.evaluate("performance.now()")
+            shown = await page.evaluate(
+                "[...document.querySelectorAll('tr[data-testid=container-row]')]"
+                ".map(e => e.dataset.name)"
+            )
+            on_screen = [_where(nodes, name) for name in shown]
             await page.evaluate(OBSERVE_ROWS)
             emitted: list[tuple[str, str, float]] = []
             count = int(args.rate * args.seconds)
             begin = time.monotonic()
             for i in range(count):
-                summary = nodes[i % len(nodes)].emit()
-                emitted.append((summary.name, summary.state, time.time() * 1000))
+                # Every other event changes a row the page draws (measured), the others any of
+                # the 5,000 (load: the store applies them all).
+                if i % 2:
+                    n, index = on_screen[i // 2 % len(on_screen)]
+                    summary = nodes[n].emit(index)
+                    emitted.append((summary.name, summary.state, time.time() * 1000))
+                else:
+                    nodes[i % len(nodes)].emit()
                 delay = begin + (i + 1) / args.rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -147,7 +162,11 @@ async def fleet_list(args: argparse.Namespace, work: Path) -> list[tuple[str, st
             f"{first_render:.0f} ms",
             "<= 1000 ms",
         ),  # fmt: skip
-        (f"fleet list: events shown at {args.rate:.0f}/s", f"{len(latencies)}/{count}", "all"),
+        (
+            f"fleet list: events at {args.rate:.0f}/s, those on rows drawn shown",
+            f"{len(latencies)}/{len(emitted)}",
+            "all",
+        ),  # fmt: skip
         ("fleet list: event -> DOM p50", f"{pct(latencies, 0.5):.1f} ms", ""),
         ("fleet list: event -> DOM p99", f"{pct(latencies, 0.99):.1f} ms", "<= 100 ms"),
         (
@@ -156,6 +175,15 @@ async def fleet_list(args: argparse.Namespace, work: Path) -> list[tuple[str, st
             "",
         ),  # fmt: skip
     ]
+
+
+def _where(nodes: list[SimulatedNode], name: str) -> tuple[int, int]:
+    """(node index, container index) of the container called ``name``."""
+    for n, node in enumerate(nodes):
+        for i, summary in enumerate(node.containers):
+            if summary.name == name:
+                return n, i
+    raise LookupError(name)
 
 
 def _latencies(

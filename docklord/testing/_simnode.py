@@ -73,9 +73,11 @@ class SimulatedNode:
         self.linked = asyncio.Event()
         self._queue: asyncio.Queue[pb.Event] = asyncio.Queue()
 
-    def emit(self) -> pb.ContainerSummary:
-        """Queue one event: a random container pauses (or resumes, if paused); returns it."""
-        summary = random.choice(self.containers)  # noqa: S311 - not for security
+    def emit(self, index: int | None = None) -> pb.ContainerSummary:
+        """Queue one event: a container (random, or ``containers[index]``) pauses, or resumes
+        if paused; returns it."""
+        pick = random.choice  # noqa: S311 - not for security
+        summary = pick(self.containers) if index is None else self.containers[index]
         paused = summary.state == "paused"
         summary.state = "running" if paused else "paused"
         self.seq += 1

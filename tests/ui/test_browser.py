@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from docklord.testing import NodeProcess, eventually, unique_name
+from docklord.testing import NodeProcess, SimulatedNode, eventually, unique_name
 from tests.e2e.conftest import Cluster, wait_online
 from tests.ui.conftest import (
     PHONE,
@@ -209,6 +209,34 @@ async def test_screenshots_of_the_fleet_and_container_views(
             await expect(ready).to_be_visible()
             shot = SCREENSHOTS / f"{view}-{size}.png"
             await page.screenshot(path=shot, full_page=size == "phone")
+
+
+async def test_a_long_list_draws_only_the_rows_near_the_screen(
+    page: Page, ui_cluster: Cluster, ui_api: httpx.AsyncClient
+) -> None:
+    made = await ui_api.post("/api/v1/nodes", json={"mode": "secret"})
+    assert made.status_code == 201, made.text
+    node, password = made.json()["node_id"], made.json()["password"]
+    simulated = SimulatedNode(ui_cluster.coordinator.ws_url, node, password, containers=400)
+    linked = asyncio.create_task(simulated.run())
+    try:
+        await asyncio.wait_for(simulated.linked.wait(), 20)
+        await sign_in(page, "admin", ADMIN_PASSWORD, f"/containers?node={node}")
+        await expect(page.get_by_text("400 containers")).to_be_visible()
+        rows = page.get_by_test_id("container-row")
+        await expect(rows.first).to_have_attribute("data-name", f"{node}-c0")
+        assert 20 < await rows.count() < 150  # a screenful and some, not 400
+        last = row(page, f"{node}-c399")
+        await expect(last).to_have_count(0)
+        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        await expect(last).to_be_visible()
+        # A drawn row follows its container live (it moves to the group Other, at the end).
+        simulated.emit(399)
+        await expect(last).to_have_attribute("data-state", "paused")
+    finally:
+        linked.cancel()
+        await asyncio.gather(linked, return_exceptions=True)
+        await ui_api.delete(f"/api/v1/nodes/{node}")
 
 
 async def test_the_stats_charts_show_data_points(

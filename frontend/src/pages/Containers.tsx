@@ -175,6 +175,90 @@ function BulkBar(props: { chosen: Container[]; clear: () => void }) {
   );
 }
 
+/** Longer lists draw only the rows near the screen (rows of a fixed height; the page keeps
+ * its own scroll bar): a 5,000-row table costs the browser a layout of every row per change. */
+const WINDOWED_FROM = 300;
+const ROW_HEIGHT = 34;
+const OVERSCAN = 20;
+
+type Item = { group: string; count: number } | Container;
+
+function flatten(order: string[], groups: Map<string, Container[]>): Item[] {
+  const items: Item[] = [];
+  for (const g of order) {
+    const members = groups.get(g) ?? [];
+    items.push({ group: g, count: members.length }, ...members);
+  }
+  return items;
+}
+
+function GroupRow(props: { g: string; count: number; span: number }) {
+  return (
+    <tr class="group" data-group={props.g}>
+      <th colSpan={props.span} scope="rowgroup">
+        {props.g} <span class="muted">({props.count})</span>
+      </th>
+    </tr>
+  );
+}
+
+function WindowedBody(props: {
+  items: Item[];
+  span: number;
+  selected: Set<string>;
+  toggle: (k: string) => void;
+  selectable: boolean;
+}) {
+  const body = useRef<HTMLTableSectionElement>(null);
+  const [range, setRange] = useState<[number, number]>([0, 60]);
+  const total = props.items.length;
+  useEffect(() => {
+    const measure = () => {
+      const top = body.current?.getBoundingClientRect().top ?? 0;
+      const first = Math.max(0, Math.floor(-top / ROW_HEIGHT) - OVERSCAN);
+      const last = Math.min(
+        total,
+        first + Math.ceil(window.innerHeight / ROW_HEIGHT) + 2 * OVERSCAN,
+      );
+      setRange((now) => (now[0] === first && now[1] === last ? now : [first, last]));
+    };
+    measure();
+    window.addEventListener("scroll", measure, { passive: true });
+    window.addEventListener("resize", measure);
+    return () => {
+      window.removeEventListener("scroll", measure);
+      window.removeEventListener("resize", measure);
+    };
+  }, [total]);
+  const [first, last] = range;
+  return (
+    <tbody ref={body} class="windowed">
+      <tr class="spacer" style={{ height: `${first * ROW_HEIGHT}px` }} />
+      {props.items
+        .slice(first, last)
+        .map((item) =>
+          "group" in item ? (
+            <GroupRow
+              key={`group:${item.group}`}
+              g={item.group}
+              count={item.count}
+              span={props.span}
+            />
+          ) : (
+            <Row
+              key={key(item.node_id, item.id)}
+              c={item}
+              selected={props.selected.has(key(item.node_id, item.id))}
+              toggle={props.toggle}
+              selectable={props.selectable}
+            />
+          ),
+        )}
+      <tr class="spacer" style={{ height: `${Math.max(0, total - last) * ROW_HEIGHT}px` }} />
+    </tbody>
+  );
+}
+
 /** The keys of the rows in the order the list last drew them. */
 let lastOrder: string[] = [];
 
@@ -296,24 +380,34 @@ export function Containers() {
               ))}
             </tr>
           </thead>
-          {groupOrder(group, [...groups.keys()]).map((g) => (
-            <tbody key={g} data-group={g}>
-              <tr class="group">
-                <th colSpan={COLUMNS.length + (selectable ? 1 : 0)} scope="rowgroup">
-                  {g} <span class="muted">({groups.get(g)?.length ?? 0})</span>
-                </th>
-              </tr>
-              {(groups.get(g) ?? []).map((c) => (
-                <Row
-                  key={key(c.node_id, c.id)}
-                  c={c}
-                  selected={selected.has(key(c.node_id, c.id))}
-                  toggle={toggle}
-                  selectable={selectable}
+          {rows.length > WINDOWED_FROM ? (
+            <WindowedBody
+              items={flatten(groupOrder(group, [...groups.keys()]), groups)}
+              span={COLUMNS.length + (selectable ? 1 : 0)}
+              selected={selected}
+              toggle={toggle}
+              selectable={selectable}
+            />
+          ) : (
+            groupOrder(group, [...groups.keys()]).map((g) => (
+              <tbody key={g} data-group={g}>
+                <GroupRow
+                  g={g}
+                  count={groups.get(g)?.length ?? 0}
+                  span={COLUMNS.length + (selectable ? 1 : 0)}
                 />
-              ))}
-            </tbody>
-          ))}
+                {(groups.get(g) ?? []).map((c) => (
+                  <Row
+                    key={key(c.node_id, c.id)}
+                    c={c}
+                    selected={selected.has(key(c.node_id, c.id))}
+                    toggle={toggle}
+                    selectable={selectable}
+                  />
+                ))}
+              </tbody>
+            ))
+          )}
         </table>
       </div>
       {rows.length === 0 && <p class="muted">No container matches.</p>}
