@@ -1,11 +1,18 @@
 // The one REST client: same-origin fetch with the session cookie; every failure becomes an
 // ApiError carrying the API's own code and message ({"error": {"code", "message"}}).
 
+/** One problem of a 422 answer: `field` is the path in the body (`ports.0.host_port`). */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly fields: FieldError[] = [],
   ) {
     super(message);
   }
@@ -20,9 +27,12 @@ export interface Me {
 
 async function errorOf(response: Response): Promise<ApiError> {
   try {
-    const body = (await response.json()) as { error?: { code?: string; message?: string } };
+    const body = (await response.json()) as {
+      error?: { code?: string; message?: string; fields?: FieldError[] };
+    };
     if (body.error?.message) {
-      return new ApiError(response.status, body.error.code ?? "error", body.error.message);
+      const { code, message, fields } = body.error;
+      return new ApiError(response.status, code ?? "error", message, fields ?? []);
     }
   } catch {
     // not JSON: fall through to the status line

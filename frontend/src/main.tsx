@@ -3,6 +3,7 @@ import "./style.css";
 import { SocketBadge } from "./components";
 import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
+import { Create } from "./pages/Create";
 import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
 import { Login } from "./pages/Login";
@@ -19,6 +20,7 @@ function Page() {
     return <Container node={parts[1] ?? ""} reference={parts[2] ?? ""} />;
   }
   if (parts[0] === "nodes") return <Fleet />;
+  if (parts[0] === "create") return <Create />;
   if (parts[0] === "logs") return <Logs />;
   if (parts[0] === "events") return <Events />;
   return <Containers />;
