@@ -62,6 +62,7 @@ export function TextField(props: {
     <label class="create-field">
       {props.name}
       <input
+        aria-label={props.name}
         value={props.value}
         onInput={(e) => props.onInput(value(e))}
         placeholder={props.placeholder}
@@ -176,6 +177,7 @@ export function PortRows(props: {
     <label>
       {name}
       <input
+        aria-label={name}
         value={ports[i]?.[name]}
         placeholder={hint}
         inputMode={name === "host_ip" ? undefined : "numeric"}
@@ -195,6 +197,7 @@ export function PortRows(props: {
           <label>
             protocol
             <select
+              aria-label="protocol"
               value={p.protocol}
               onChange={(e) => onChange(replace(ports, i, { protocol: value(e) as Protocol }))}
               {...m.attrs(`ports.${i}.protocol`)}
@@ -251,6 +254,7 @@ export function MountRows(props: {
           <label>
             source
             <input
+              aria-label="source"
               value={row.source}
               list={row.type === "volume" ? "create-volumes" : undefined}
               placeholder={row.type === "volume" ? "volume name" : "/host/path"}
@@ -262,6 +266,7 @@ export function MountRows(props: {
           <label>
             target
             <input
+              aria-label="target"
               value={row.target}
               placeholder="/data"
               onInput={(e) => put(i, { target: value(e) })}
