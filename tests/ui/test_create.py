@@ -26,6 +26,7 @@ from tests.ui.conftest import PHONE, SCREENSHOTS, VIEWER_PASSWORD, docker, sign_
 pytestmark = pytest.mark.e2e
 
 ADMIN_PASSWORD = "admin-test-password"
+OPERATOR_PASSWORD = "operator-test-password"
 BUSYBOX = "docklord-test/busybox:latest"
 #: Stops at once on SIGTERM (busybox sh as PID 1 ignores it otherwise).
 STOPPABLE = "sh -c \"trap 'exit 0' TERM; sleep 600 & wait\""
@@ -99,7 +100,10 @@ async def test_a_container_created_from_the_form_runs_with_its_env_port_and_volu
     await fill(form, {"env 1 key": "GREETING", "env 1 value": "hello world"})
     bound = {"host_ip": "127.0.0.1", "host_port": str(port), "container_port": "8080"}
     await fill(await add_row(form, "Add port", "Port 1"), bound)
-    await fill(await add_row(form, "Add volume", "Mount 1"), {"source": volume, "target": "/data"})
+    mount = await add_row(form, "Add volume", "Mount 1")
+    await expect(mount.get_by_label("type").locator("option")).to_have_text(["volume", "bind"])
+    await expect(page.locator('#create-networks option[value="host"]')).to_have_count(1)
+    await fill(mount, {"source": volume, "target": "/data"})
     await form.get_by_role("button", name="Add label").click()
     await fill(form, {"label 1 key": TEST_LABEL, "label 1 value": "1"})
     await expect(page.get_by_test_id("docker-run")).to_have_text(
@@ -207,6 +211,24 @@ async def test_the_docker_run_line_follows_the_form_and_runs_in_a_shell(
     assert doc["HostConfig"]["Memory"] == 64 * 1024 * 1024
     assert doc["HostConfig"]["NanoCpus"] == 500_000_000
     assert "53/udp" in doc["HostConfig"]["PortBindings"]
+
+
+async def test_an_operator_is_offered_no_bind_mount_and_no_host_network(
+    page: Page, ui_cluster: Cluster, ui_api: httpx.AsyncClient
+) -> None:
+    """The API refuses both to operators (docs/SECURITY.md, the create policy)."""
+    user = {"username": "olga", "password": OPERATOR_PASSWORD, "role": "operator"}
+    created = await ui_api.post("/api/v1/users", json=user)
+    assert created.status_code == 201, created.text
+    await sign_in(page, "olga", OPERATOR_PASSWORD, "/containers")
+    await page.get_by_role("link", name="New container").click()
+    form = form_of(page)
+    await expect(page.locator('#create-networks option[value="bridge"]')).to_have_count(1)
+    await expect(page.locator('#create-networks option[value="host"]')).to_have_count(0)
+    mount = await add_row(form, "Add volume", "Mount 1")
+    await expect(mount.get_by_label("source", exact=True)).to_be_visible()
+    await expect(mount.get_by_label("type")).to_have_count(0)
+    await expect(form.get_by_text("Bind mounts (host paths) are for admins only.")).to_be_visible()
 
 
 async def test_a_viewer_sees_no_new_container_control(page: Page, ui_cluster: Cluster) -> None:

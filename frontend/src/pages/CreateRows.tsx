@@ -243,6 +243,7 @@ export function MountRows(props: {
             <label>
               type
               <select
+                aria-label="type"
                 value={row.type}
                 onChange={(e) => put(i, { type: value(e) as MountRow["type"] })}
               >
