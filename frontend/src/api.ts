@@ -1,7 +1,7 @@
 // The one REST client: same-origin fetch with the session cookie; every failure becomes an
 // ApiError carrying the API's own code and message ({"error": {"code", "message"}}).
 
-/** One problem of a 422 answer: `error.fields` names the field and says what is wrong. */
+/** One problem of a 422 answer: `field` is the path in the body (`ports.0.host_port`). */
 export interface FieldError {
   field: string;
   message: string;

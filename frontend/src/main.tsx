@@ -5,6 +5,7 @@ import { AlertBell, Alerts } from "./pages/Alerts";
 import { Audit } from "./pages/Audit";
 import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
+import { Create } from "./pages/Create";
 import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
 import { Instances } from "./pages/Instances";
@@ -25,6 +26,7 @@ function Page() {
   }
   if (parts[0] === "nodes") return <Fleet />;
   if (parts[0] === "logs" && parts[1] === "merged") return <MergedLogs />;
+  if (parts[0] === "create") return <Create />;
   if (parts[0] === "logs") return <Logs />;
   if (parts[0] === "events") return <Events />;
   if (parts[0] === "audit" && me.value?.role === "admin") return <Audit />;

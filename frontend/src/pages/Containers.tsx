@@ -325,7 +325,17 @@ export function Containers() {
 
   return (
     <main>
-      <h1>Containers</h1>
+      <header class="page-head list-head">
+        <h1>Containers</h1>
+        {selectable && (
+          <a
+            class="button"
+            href={`/create${nodeFilter ? `?node=${encodeURIComponent(nodeFilter)}` : ""}`}
+          >
+            New container
+          </a>
+        )}
+      </header>
       <div class="toolbar">
         <input
           ref={input}

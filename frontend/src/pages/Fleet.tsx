@@ -1,4 +1,5 @@
 import { ago, bytes, now, percent } from "../format";
+import { mayOperate } from "../session";
 import { containers, countsOf, type NodeView, nodes, version } from "../store";
 
 function usage(nodeId: string): { cpu?: number; memory?: number } {
@@ -74,6 +75,11 @@ function NodeCard({ node, at }: { node: NodeView; at: number }) {
             </li>
           ))}
         </ul>
+      )}
+      {mayOperate() && node.status === "online" && (
+        <a class="button" href={`/create?node=${encodeURIComponent(node.node_id)}`}>
+          New container
+        </a>
       )}
     </article>
   );
