@@ -1,12 +1,14 @@
 import { render } from "preact";
 import "./style.css";
 import { SocketBadge } from "./components";
+import { Account } from "./pages/Account";
 import { Container } from "./pages/Container";
 import { Containers } from "./pages/Containers";
 import { Events } from "./pages/Events";
 import { Fleet } from "./pages/Fleet";
 import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
+import { Users } from "./pages/Users";
 import { location } from "./router";
 import { loadSession, me, signOut } from "./session";
 import { Shortcuts, showShortcuts } from "./shortcuts";
@@ -21,6 +23,8 @@ function Page() {
   if (parts[0] === "nodes") return <Fleet />;
   if (parts[0] === "logs") return <Logs />;
   if (parts[0] === "events") return <Events />;
+  if (parts[0] === "users") return <Users />;
+  if (parts[0] === "account") return <Account />;
   return <Containers />;
 }
 
@@ -48,6 +52,11 @@ function Shell() {
           <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
             Events
           </a>
+          {user.role === "admin" && (
+            <a href="/users" aria-current={path.startsWith("/users") ? "page" : undefined}>
+              Users
+            </a>
+          )}
           <a href="/docs" data-external>
             API
           </a>
@@ -72,9 +81,9 @@ function Shell() {
         >
           ?
         </button>
-        <span class="who" title={`role: ${user.role}`}>
+        <a class="who" href="/account" title={`role: ${user.role}; your account`}>
           {user.username} ({user.role})
-        </span>
+        </a>
         <button type="button" onClick={() => void signOut()}>
           Sign out
         </button>

@@ -1,5 +1,6 @@
 import { ago, bytes, now, percent } from "../format";
 import { containers, countsOf, type NodeView, nodes, version } from "../store";
+import { AddNode, isAdmin, NodeControls } from "./NodeAdmin";
 
 function usage(nodeId: string): { cpu?: number; memory?: number } {
   let cpu: number | undefined;
@@ -75,6 +76,7 @@ function NodeCard({ node, at }: { node: NodeView; at: number }) {
           ))}
         </ul>
       )}
+      {isAdmin() && <NodeControls node={node} />}
     </article>
   );
 }
@@ -86,6 +88,7 @@ export function Fleet() {
   return (
     <main>
       <h1>Nodes</h1>
+      {isAdmin() && <AddNode />}
       {list.length === 0 && <p class="muted">No node has registered yet.</p>}
       <div class="nodes">
         {list.map((n) => (
