@@ -139,6 +139,34 @@ async def test_an_admin_adds_a_node_runs_its_command_renames_and_revokes_it(
     await assert_no_reload(page)
 
 
+async def test_a_node_added_with_an_enrolment_token_appears_when_it_enrolls(
+    page: Page, pasted_node: PastedNode, ui_api: httpx.AsyncClient
+) -> None:
+    await sign_in(page, "admin", ADMIN_PASSWORD, "/nodes")
+    await mark_no_reload(page)
+    await page.get_by_role("button", name="Add node").click()
+    form = page.get_by_role("form", name="Add node")
+    await form.get_by_label("Enrolment token").check()
+    await form.get_by_label("Name").fill("ui-enrolled")
+    await form.get_by_label("Labels").fill("zone=c")
+    await form.get_by_role("button", name="Create").click()
+    command = (await page.get_by_test_id("node-command").inner_text()).strip()
+    assert command.startswith("DOCKLORD_ENROLL_TOKEN=") and "--node-id" not in command, command
+    before = {n["node_id"] for n in (await ui_api.get("/api/v1/nodes")).json()["nodes"]}
+    await asyncio.to_thread(pasted_node, command)
+    enrolled = page.locator('[data-testid="node"]').filter(
+        has=page.get_by_role("heading", name="ui-enrolled")
+    )
+    await expect(enrolled.locator(".status")).to_have_text("online")
+    await expect(enrolled.get_by_role("list", name="Labels")).to_have_text("zone=c")
+    node_id = await enrolled.get_attribute("data-node")
+    assert node_id and node_id not in before
+    await assert_no_reload(page)
+    await enrolled.get_by_role("button", name="Revoke ui-enrolled").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    await expect(enrolled).to_have_count(0)
+
+
 def user_row(page: Page, username: str):  # type: ignore[no-untyped-def]
     return page.locator(f'tr[data-testid="user-row"][data-username="{username}"]')
 

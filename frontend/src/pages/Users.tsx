@@ -167,29 +167,31 @@ function UserRow({ user, onChanged }: { user: User; onChanged: () => void }) {
         </span>
       </td>
       <td>{date(user.created_at)}</td>
-      <td class="row-actions">
-        <button
-          type="button"
-          aria-label={`${user.disabled ? "Enable" : "Disable"} ${user.username}`}
-          onClick={() => void change({ disabled: !user.disabled })}
-        >
-          {user.disabled ? "Enable" : "Disable"}
-        </button>
-        <button
-          type="button"
-          aria-label={`Reset password of ${user.username}`}
-          onClick={() => setAsking("password")}
-        >
-          Reset password
-        </button>
-        <button
-          type="button"
-          class="danger"
-          aria-label={`Delete ${user.username}`}
-          onClick={() => setAsking("delete")}
-        >
-          Delete
-        </button>
+      <td>
+        <div class="row-actions">
+          <button
+            type="button"
+            aria-label={`${user.disabled ? "Enable" : "Disable"} ${user.username}`}
+            onClick={() => void change({ disabled: !user.disabled })}
+          >
+            {user.disabled ? "Enable" : "Disable"}
+          </button>
+          <button
+            type="button"
+            aria-label={`Reset password of ${user.username}`}
+            onClick={() => setAsking("password")}
+          >
+            Reset password
+          </button>
+          <button
+            type="button"
+            class="danger"
+            aria-label={`Delete ${user.username}`}
+            onClick={() => setAsking("delete")}
+          >
+            Delete
+          </button>
+        </div>
         {notice && <output>{notice}</output>}
         {error && (
           <p class="error" role="alert">
