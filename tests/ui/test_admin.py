@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -101,8 +102,10 @@ async def test_an_admin_adds_a_node_runs_its_command_renames_and_revokes_it(
     added = card(page, node_id)
     await expect(added.locator(".status")).to_have_text("offline")
     await expect(added.get_by_role("heading")).to_have_text("ui-added")
+    started = time.monotonic()
     proc = await asyncio.to_thread(pasted_node, command)
     await expect(added.locator(".status")).to_have_text("online")
+    print(f"online in the page {time.monotonic() - started:.1f} s after the command started")
     await expect(added).to_contain_text("Host")  # the details came with the link
     await assert_no_reload(page)
     await page.screenshot(path=SCREENSHOTS / "nodes-admin-desktop.png")
@@ -110,8 +113,8 @@ async def test_an_admin_adds_a_node_runs_its_command_renames_and_revokes_it(
     await expect(page.get_by_test_id("node-command")).to_have_count(0)
 
     await added.get_by_role("button", name="Edit ui-added").click()
-    await added.get_by_label("Name").fill("ui-renamed")
-    await added.get_by_label("Labels").fill("zone=b, tier=web")
+    await added.get_by_role("textbox", name="Name").fill("ui-renamed")
+    await added.get_by_role("textbox", name="Labels").fill("zone=b, tier=web")
     await added.get_by_role("button", name="Save").click()
     await expect(added.get_by_role("heading")).to_have_text("ui-renamed")
     labels = added.get_by_role("list", name="Labels").get_by_role("listitem")
