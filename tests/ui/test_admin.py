@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from docklord.testing import eventually
 from tests.e2e.conftest import Cluster
@@ -87,8 +87,13 @@ def card(page: Page, node_id: str):  # type: ignore[no-untyped-def]
 
 
 async def test_an_admin_adds_a_node_runs_its_command_renames_and_revokes_it(
-    page: Page, pasted_node: PastedNode, ui_api: httpx.AsyncClient, tmp_path: Path
+    page: Page,
+    context: BrowserContext,
+    pasted_node: PastedNode,
+    ui_api: httpx.AsyncClient,
+    tmp_path: Path,
 ) -> None:
+    await context.grant_permissions(["clipboard-read", "clipboard-write"])
     await sign_in(page, "admin", ADMIN_PASSWORD, "/nodes")
     await mark_no_reload(page)
     await page.get_by_role("button", name="Add node").click()
@@ -99,6 +104,9 @@ async def test_an_admin_adds_a_node_runs_its_command_renames_and_revokes_it(
     command = (await page.get_by_test_id("node-command").inner_text()).strip()
     assert command.startswith("DOCKLORD_PASSWORD=") and " docklord node " in command, command
     node_id = next(w.split("=", 1)[1] for w in shlex.split(command) if w.startswith("--node-id="))
+    await page.get_by_role("button", name="Copy").click()
+    await expect(page.get_by_role("status").filter(has_text="Copied")).to_be_visible()
+    assert await page.evaluate("navigator.clipboard.readText()") == command
     added = card(page, node_id)
     await expect(added.locator(".status")).to_have_text("offline")
     await expect(added.get_by_role("heading")).to_have_text("ui-added")
