@@ -115,6 +115,10 @@ class LinkManager:
             hello.node_id, hello.proof, hello.enroll_token, source=source
         )
         node_id = enrolled.node_id if enrolled else hello.node_id
+        if enrolled:
+            # Its invitation's name and labels are in the store now; the view learns them here,
+            # as it does for a pre-registered node when it is registered.
+            self.fleet.know(enrolled.record)
         state = self.fleet.nodes.get(node_id)
         known = state.seq if state is not None else 0
         welcome = pb.Welcome(

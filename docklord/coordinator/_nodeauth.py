@@ -32,10 +32,12 @@ class Registration(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Enrolled:
-    """Credentials issued to a node that enrolled with a one-time token."""
+    """Credentials issued to a node that enrolled with a one-time token, and its new record
+    (with the name and labels of its invitation)."""
 
     node_id: str
     password: str
+    record: NodeRecord
 
 
 class NodeAuthenticator:
@@ -263,10 +265,10 @@ class NodeAuthenticator:
         node_id = record.node_id or secrets.token_hex(8)
         password = secrets.token_urlsafe(32)
         name, labels = self._invited.pop(node_id, (None, {}))
-        await self.store.register_node(node_id, password, name, labels)
+        node = await self.store.register_node(node_id, password, name, labels)
         log.info("node enrolled", node_id=node_id)
         await self._audit(node_id, "node.enroll", "ok")
-        return Enrolled(node_id=node_id, password=password)
+        return Enrolled(node_id=node_id, password=password, record=node)
 
     async def _audit(self, node_id: str, action: str, result: str) -> None:
         ident = node_id[:128]

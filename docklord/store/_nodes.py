@@ -21,6 +21,7 @@ from docklord.store._hashing import (
 )
 from docklord.store._models import EnrollmentRow, NodeRow, UserRow
 from docklord.store._types import EnrollmentToken, NodeAuth, NodeRecord, NodeVerification
+from docklord.store._users import UNSET, Unset
 
 __all__ = ["NodesMixin"]
 
@@ -183,6 +184,37 @@ class NodesMixin(StoreBase):
             )
         if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFound(f"no node {node_id!r}")
+
+    async def update_node(
+        self,
+        node_id: str,
+        *,
+        name: str | None | Unset = UNSET,
+        labels: Mapping[str, str] | Unset = UNSET,
+    ) -> NodeRecord:
+        """Renames or relabels a node (not a revoked one); what is ``UNSET`` stays as it is.
+
+        Args:
+            node_id: the node.
+            name: its display name; ``None`` or ``""`` clears it.
+            labels: its labels, replacing the old ones.
+
+        Raises:
+            NotFound: no such node, or it is revoked.
+            InvalidInput: a value is malformed.
+        """
+        values: dict[str, object] = {}
+        if not isinstance(name, Unset):
+            values["name"] = check.text(name, "the node name", 255) or None
+        if not isinstance(labels, Unset):
+            values["labels"] = check.labels(labels)
+        async with self._write() as session:
+            row = await session.get(NodeRow, node_id, with_for_update=True)
+            if row is None or row.revoked_at is not None:
+                raise NotFound(f"no node {node_id!r}")
+            for key, value in values.items():
+                setattr(row, key, value)
+        return _to_node(row)
 
     async def revoke_node(self, node_id: str) -> NodeRecord:
         """Revokes a node: its credentials stop working (``verify_node`` says ``REVOKED``).

@@ -98,6 +98,14 @@ class NodeRegistration(_Body):
     enroll_ttl: int = Field(default=86400, ge=60, le=MAX_ENROLL_TTL)
 
 
+class NodeChange(_Body):
+    """``PATCH /api/v1/nodes/{node}``: only the fields given change (``name: null`` or ``""``
+    clears the name; ``labels`` replaces them all)."""
+
+    name: str | None = Field(default=None, max_length=255)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
+
+
 def _revoke_sockets(request: Request, *keys: str, reason: str) -> None:
     auth_state(request.app).sockets.revoke(*keys, reason=reason)
 
@@ -369,6 +377,21 @@ async def revoke_node(node: str, principal: NodeAdmin, request: Request) -> JSON
     coordinator.fleet.forget(node)
     _revoke_sockets(request, f"node:{node}", reason="node revoked")
     return JSONResponse({"node_id": node, "status": outcome})
+
+
+@router.patch("/nodes/{node}")
+async def update_node(
+    node: str, body: NodeChange, principal: NodeAdmin, request: Request
+) -> JSONResponse:
+    """Rename or relabel a registered node (linked or not); answers the node as listed."""
+    given = body.model_fields_set
+    if not given:
+        raise InvalidInput("nothing to change: give name or labels")
+    changes: dict[str, Any] = {k: getattr(body, k) for k in given}
+    coordinator = request.app.state.coordinator
+    async with audited(request, principal, "node.update", node=node, params=changes):
+        record = await coordinator.store.update_node(node, **changes)
+    return JSONResponse(coordinator.fleet.know(record).to_json())
 
 
 def _link_url(request: Request) -> str:

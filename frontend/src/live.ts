@@ -1,12 +1,13 @@
 // The one client of /api/v1/events/ws. It feeds the store, and when the socket drops it
 // reconnects with backoff and `since_seq` (the last seq applied per node), so nothing is
-// missed and nothing reloads. It never polls: the only fetch is a node list on each (re)connect,
-// for the node details the stream does not carry.
+// missed and nothing reloads. It never polls: it fetches only the node details the stream does
+// not carry: the node list on each (re)connect, and one node when a message names a node this
+// page has no details of yet (a node just added, or linking for the first time).
 
 import { signal } from "@preact/signals";
-import { api } from "./api";
-import { apply, putNode, seqs, version } from "./store";
-import type { StreamMessage } from "./types";
+import { api, request } from "./api";
+import { apply, nodes, putNode, seqs, version } from "./store";
+import type { Node, NodeStatus, StreamMessage } from "./types";
 
 /** live: open and applied; reconnecting: dropped, trying again; stale: down long enough that
  * what is shown may be out of date. */
@@ -49,6 +50,50 @@ async function refreshNodes(): Promise<void> {
   }
 }
 
+/** A node that is new to this page, or links for the first time, gets its details (name,
+ * labels, engine, host) fetched: its status messages carry none. The status shown stays the
+ * stream's, whichever answer comes first. */
+async function nodeDetails(nodeId: string, status: NodeStatus): Promise<void> {
+  const known = nodes.get(nodeId);
+  if (known?.agent_version) return;
+  if (!known) {
+    putNode(placeholder(nodeId, status));
+    version.value++;
+  }
+  try {
+    const fetched = await request<Node>("GET", `/api/v1/nodes/${encodeURIComponent(nodeId)}`);
+    const now = nodes.get(nodeId);
+    if (!now) return; // removed meanwhile
+    putNode({ ...fetched, status: now.status });
+    version.value++;
+  } catch {
+    // the placeholder stays; the next connect's node list fills it in
+  }
+}
+
+function placeholder(nodeId: string, status: NodeStatus): Node {
+  return {
+    node_id: nodeId,
+    name: "",
+    labels: {},
+    status,
+    connected_at: null,
+    last_seen: null,
+    agent_version: "",
+    hostname: "",
+    engine: {
+      available: true,
+      message: "",
+      version: null,
+      api_version: null,
+      os: null,
+      arch: null,
+    },
+    containers: {},
+    seq: 0,
+  };
+}
+
 function open(): void {
   const ws = new WebSocket(url());
   socket = ws;
@@ -64,6 +109,8 @@ function open(): void {
     const message = JSON.parse(event.data) as StreamMessage;
     apply(message);
     for (const listen of listeners) listen(message);
+    if (message.kind === "node" && message.status !== "removed")
+      void nodeDetails(message.node_id, message.status);
   };
   ws.onclose = (event: CloseEvent) => {
     if (socket !== ws) return;

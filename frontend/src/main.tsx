@@ -1,6 +1,7 @@
 import { render } from "preact";
 import "./style.css";
 import { SocketBadge } from "./components";
+import { Account } from "./pages/Account";
 import { AlertBell, Alerts } from "./pages/Alerts";
 import { Audit } from "./pages/Audit";
 import { Container } from "./pages/Container";
@@ -13,6 +14,7 @@ import { Login } from "./pages/Login";
 import { Logs } from "./pages/Logs";
 import { MergedLogs } from "./pages/MergedLogs";
 import { type ResourceKind, Resources } from "./pages/Resources";
+import { Users } from "./pages/Users";
 import { location } from "./router";
 import { loadSession, me, signOut } from "./session";
 import { Shortcuts, showShortcuts } from "./shortcuts";
@@ -34,6 +36,8 @@ function Page() {
   if (parts[0] === "instances") return <Instances />;
   if (["images", "volumes", "networks"].includes(parts[0] ?? ""))
     return <Resources kind={parts[0] as ResourceKind} />;
+  if (parts[0] === "users") return <Users />;
+  if (parts[0] === "account") return <Account />;
   return <Containers />;
 }
 
@@ -80,6 +84,11 @@ function Shell() {
           <a href="/instances" aria-current={path.startsWith("/instances") ? "page" : undefined}>
             Instances
           </a>
+          {user.role === "admin" && (
+            <a href="/users" aria-current={path.startsWith("/users") ? "page" : undefined}>
+              Users
+            </a>
+          )}
           <a href="/docs" data-external>
             API
           </a>
@@ -105,9 +114,9 @@ function Shell() {
         >
           ?
         </button>
-        <span class="who" title={`role: ${user.role}`}>
+        <a class="who" href="/account" title={`role: ${user.role}; your account`}>
           {user.username} ({user.role})
-        </span>
+        </a>
         <button type="button" onClick={() => void signOut()}>
           Sign out
         </button>

@@ -112,6 +112,25 @@ async def test_touch_node_records_what_the_node_reports(store: Store, clock: Fak
         await store.touch_node("node-1", hostname="h" * 256)
 
 
+async def test_rename_and_relabel_a_node(store: Store) -> None:
+    await store.register_node("node-1", "s", name="Web 1", labels={"env": "prod"})
+    relabelled = await store.update_node("node-1", labels={"tier": "db"})
+    assert relabelled.name == "Web 1" and relabelled.labels == {"tier": "db"}
+    renamed = await store.update_node("node-1", name="Db 1")
+    assert renamed.name == "Db 1" and renamed.labels == {"tier": "db"}
+    assert (await store.update_node("node-1", name="")).name is None
+    assert await store.get_node("node-1") == await store.update_node("node-1")
+    with pytest.raises(InvalidInput):
+        await store.update_node("node-1", name="n" * 256)
+    with pytest.raises(InvalidInput):
+        await store.update_node("node-1", labels={"k": 1})  # type: ignore[dict-item]
+    with pytest.raises(NotFound):
+        await store.update_node("no-such-node", name="x")
+    await store.revoke_node("node-1")
+    with pytest.raises(NotFound):
+        await store.update_node("node-1", name="x")
+
+
 async def test_list_revoke_and_delete_nodes(store: Store, clock: FakeClock) -> None:
     for node_id in ("b-node", "a-node"):
         await store.register_node(node_id, "s")

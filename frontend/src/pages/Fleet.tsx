@@ -1,6 +1,7 @@
 import { ago, bytes, now, percent } from "../format";
 import { mayOperate } from "../session";
 import { containers, countsOf, type NodeView, nodes, version } from "../store";
+import { AddNode, isAdmin, NodeControls } from "./NodeAdmin";
 
 function usage(nodeId: string): { cpu?: number; memory?: number } {
   let cpu: number | undefined;
@@ -81,6 +82,7 @@ function NodeCard({ node, at }: { node: NodeView; at: number }) {
           New container
         </a>
       )}
+      {isAdmin() && <NodeControls node={node} />}
     </article>
   );
 }
@@ -92,6 +94,7 @@ export function Fleet() {
   return (
     <main>
       <h1>Nodes</h1>
+      {isAdmin() && <AddNode />}
       {list.length === 0 && <p class="muted">No node has registered yet.</p>}
       <div class="nodes">
         {list.map((n) => (

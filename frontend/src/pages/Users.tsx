@@ -1,0 +1,332 @@
+// Users (admin): list, create, change role and node grants, disable and enable, reset a
+// password, delete. Accounts are not on the events socket: the list is fetched when the page
+// opens and after each change this page makes (never on a timer).
+
+import type { ComponentChildren } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { adminApi, parseGrants, ROLES, type Role, type User, type UserChange } from "../api-admin";
+import { Confirm } from "../components";
+import { date } from "../format";
+import { messageOf } from "../once";
+import { me } from "../session";
+import { nodes, version } from "../store";
+
+function NodeChoices() {
+  version.value;
+  return (
+    <datalist id="node-ids">
+      {[...nodes.keys()].sort().map((id) => (
+        <option key={id} value={id} />
+      ))}
+    </datalist>
+  );
+}
+
+function grantsText(grants: string[] | null): string {
+  return grants === null ? "" : grants.join(", ");
+}
+
+function NewUser({ onMade }: { onMade: () => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: SubmitEvent) {
+    event.preventDefault();
+    const formEl = event.currentTarget as HTMLFormElement;
+    const form = new FormData(formEl);
+    setBusy(true);
+    setError(null);
+    try {
+      await adminApi.createUser({
+        username: String(form.get("username") ?? "").trim(),
+        password: String(form.get("password") ?? ""),
+        role: String(form.get("role")) as Role,
+        node_grants: parseGrants(String(form.get("grants") ?? "")),
+      });
+      formEl.reset();
+      onMade();
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="admin-form" onSubmit={submit} aria-label="New user">
+      <h2>New user</h2>
+      <label>
+        Username <input name="username" required autocomplete="off" />
+      </label>
+      <label>
+        Password{" "}
+        <input name="password" type="password" required minLength={8} autocomplete="new-password" />
+      </label>
+      <label>
+        Role{" "}
+        <select name="role" defaultValue="viewer">
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Nodes <input name="grants" list="node-ids" placeholder="every node" />
+      </label>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="buttons">
+        <button type="submit" disabled={busy}>
+          Create user
+        </button>
+      </div>
+    </form>
+  );
+}
+
+type Asking = "delete" | "password" | "grants" | null;
+
+function UserRow({ user, onChanged }: { user: User; onChanged: () => void }) {
+  const [asking, setAsking] = useState<Asking>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const self = me.value?.user_id === user.id;
+
+  async function change(body: UserChange, done?: string) {
+    setAsking(null);
+    setError(null);
+    setNotice(null);
+    try {
+      await adminApi.updateUser(user.id, body);
+      if (done) setNotice(done);
+      onChanged();
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }
+
+  async function remove() {
+    setAsking(null);
+    setError(null);
+    try {
+      await adminApi.deleteUser(user.id);
+      onChanged();
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }
+
+  function fieldOf(event: SubmitEvent, field: string): string {
+    event.preventDefault();
+    return String(new FormData(event.currentTarget as HTMLFormElement).get(field) ?? "");
+  }
+
+  return (
+    <tr data-testid="user-row" data-username={user.username}>
+      <td>
+        <strong>{user.username}</strong>
+        {self && <span class="muted"> (you)</span>}
+      </td>
+      <td>
+        <select
+          aria-label={`Role of ${user.username}`}
+          value={user.role}
+          onChange={(e) =>
+            void change({ role: (e.currentTarget as HTMLSelectElement).value as Role })
+          }
+        >
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </td>
+      <td class="wrap">
+        {user.node_grants === null ? (
+          <span class="muted">every node</span>
+        ) : (
+          grantsText(user.node_grants)
+        )}{" "}
+        <button
+          type="button"
+          aria-label={`Nodes of ${user.username}`}
+          onClick={() => setAsking("grants")}
+        >
+          Edit
+        </button>
+      </td>
+      <td>
+        <span class={user.disabled ? "state state-exited" : "state state-running"}>
+          {user.disabled ? "disabled" : "enabled"}
+        </span>
+      </td>
+      <td>{date(user.created_at)}</td>
+      <td>
+        <div class="row-actions">
+          <button
+            type="button"
+            aria-label={`${user.disabled ? "Enable" : "Disable"} ${user.username}`}
+            onClick={() => void change({ disabled: !user.disabled })}
+          >
+            {user.disabled ? "Enable" : "Disable"}
+          </button>
+          <button
+            type="button"
+            aria-label={`Reset password of ${user.username}`}
+            onClick={() => setAsking("password")}
+          >
+            Reset password
+          </button>
+          <button
+            type="button"
+            class="danger"
+            aria-label={`Delete ${user.username}`}
+            onClick={() => setAsking("delete")}
+          >
+            Delete
+          </button>
+        </div>
+        {notice && <output>{notice}</output>}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        {asking === "delete" && (
+          <Confirm
+            text={`Delete user ${user.username}? Their tokens and sessions end with the account.`}
+            confirmLabel="Delete"
+            onConfirm={() => void remove()}
+            onCancel={() => setAsking(null)}
+          />
+        )}
+        {asking === "password" && (
+          <Ask
+            title={`New password for ${user.username} (their sessions end)`}
+            onCancel={() => setAsking(null)}
+            onSubmit={(e) =>
+              void change({ password: fieldOf(e, "value") }, "Password reset; sessions ended")
+            }
+          >
+            <input
+              name="value"
+              type="password"
+              aria-label="New password"
+              required
+              minLength={8}
+              autocomplete="new-password"
+            />
+          </Ask>
+        )}
+        {asking === "grants" && (
+          <Ask
+            title={`Nodes ${user.username} may use (blank: every node)`}
+            onCancel={() => setAsking(null)}
+            onSubmit={(e) => void change({ node_grants: parseGrants(fieldOf(e, "value")) })}
+          >
+            <input
+              name="value"
+              aria-label="Nodes"
+              list="node-ids"
+              defaultValue={grantsText(user.node_grants)}
+            />
+          </Ask>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+/** A small modal form (one field), like `Confirm`. */
+function Ask(props: {
+  title: string;
+  onSubmit: (event: SubmitEvent) => void;
+  onCancel: () => void;
+  children: ComponentChildren;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+  return (
+    <dialog ref={ref} aria-label={props.title} onCancel={props.onCancel}>
+      <form onSubmit={props.onSubmit}>
+        <p>{props.title}</p>
+        {props.children}
+        <div class="buttons">
+          <button type="button" onClick={props.onCancel}>
+            Cancel
+          </button>
+          <button type="submit">Save</button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+export function Users() {
+  const [users, setUsers] = useState<User[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  async function load() {
+    try {
+      setUsers((await adminApi.users()).users);
+      setError(null);
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }
+
+  useEffect(() => {
+    if (me.value?.role === "admin") void load();
+  }, []);
+
+  if (me.value?.role !== "admin") {
+    return (
+      <main>
+        <h1>Users</h1>
+        <p class="muted">Only admins manage users.</p>
+      </main>
+    );
+  }
+  return (
+    <main>
+      <h1>Users</h1>
+      <NodeChoices />
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div class="table-wrap">
+        <table class="admin">
+          <thead>
+            <tr>
+              <th>User</th>
+              <th>Role</th>
+              <th>Nodes</th>
+              <th>Status</th>
+              <th>Created</th>
+              <th>
+                <span class="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {(users ?? []).map((u) => (
+              <UserRow key={u.id} user={u} onChanged={() => void load()} />
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {users === null && !error && <p class="muted">Loading…</p>}
+      <NewUser onMade={() => void load()} />
+    </main>
+  );
+}
