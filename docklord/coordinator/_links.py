@@ -115,6 +115,10 @@ class LinkManager:
             hello.node_id, hello.proof, hello.enroll_token, source=source
         )
         node_id = enrolled.node_id if enrolled else hello.node_id
+        if enrolled:
+            # The invitation's name and labels are in the record the enrollment made; the
+            # fleet lists the node with them from now on, not only after a restart.
+            self.fleet.know(await self.auth.store.get_node(node_id))
         state = self.fleet.nodes.get(node_id)
         known = state.seq if state is not None else 0
         welcome = pb.Welcome(
