@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from docklord.testing import TEST_LABEL, TEST_RUN, free_port
 BUSYBOX = "docklord-test/busybox:latest"
 INSTANCE_IMAGE = "docklord/instance:latest"
 _USED_ENGINE: list[str] = []
-#: Engine objects without the test label that existed when the session first used the engine.
+#: Engine objects without the test label that existed when the run started.
 _UNLABELLED_AT_START: set[str] = set()
 
 
@@ -30,6 +31,27 @@ def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["docker", *args], check=check, capture_output=True, text=True, timeout=120
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Lists what the session-end guard protects, before any test runs.
+
+    A worker that listed it at its first engine test counted what another worker's test had
+    made for the moment (an instance container carries no test label), and failed the run
+    when that was gone at the end. So the xdist controller lists it once, before the workers
+    start, and hands it to them (:func:`pytest_configure_node`).
+    """
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        _UNLABELLED_AT_START.update(workerinput.get("docklord_unlabelled", ()))
+    elif os.environ.get("DOCKER_HOST") and shutil.which("docker"):
+        _UNLABELLED_AT_START.update(_unlabelled_objects())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, in the controller: each worker gets the controller's list."""
+    node.workerinput["docklord_unlabelled"] = sorted(_UNLABELLED_AT_START)
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +63,6 @@ def docker_host() -> str:
     probe = _docker("version", "--format", "{{.Server.Version}}", check=False)
     if probe.returncode != 0:
         pytest.fail(f"no Docker Engine answers at {host}: {probe.stderr.strip()}")
-    if not _USED_ENGINE:
-        _UNLABELLED_AT_START.update(_unlabelled_objects())
     _USED_ENGINE.append(host)
     return host
 
@@ -156,7 +176,7 @@ def _cleanup_engine_objects() -> Iterator[None]:
     after failures.
 
     Then it guards what the suite must never touch: if any container, image, tag, volume or
-    network without the test label that was there when the session first used the engine is
+    network without the test label that was there when the run started is
     gone, the session fails and names it.
     """
     yield
