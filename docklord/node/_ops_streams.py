@@ -51,13 +51,11 @@ from docklord.engine import Engine, ExecSession
 from docklord.errors import Conflict, InvalidInput
 from docklord.link import Channel
 from docklord.model import LogChunk
-from docklord.node._handlers import ChannelHandler, Method
+from docklord.node._handlers import ChannelHandler, Method, serve
 from docklord.node._log_follow import LogEnd, follow_across_starts
 from docklord.protocol import (
-    COMMAND_TIMEOUT,
     CONTROL,
     EOF,
-    MAX_COMMAND,
     PLAIN,
     READY,
     STDERR,
@@ -65,6 +63,8 @@ from docklord.protocol import (
     control,
     parse_control,
 )
+from docklord.protocol import methods as m
+from docklord.protocol.methods import Json
 
 __all__ = ["channels", "methods"]
 
@@ -84,28 +84,29 @@ _active: weakref.WeakKeyDictionary[Engine, Counter[str]] = weakref.WeakKeyDictio
 def methods(engine: Engine) -> dict[str, Method]:
     """Request methods of this module."""
 
-    async def stats_once(args: dict[str, Any]) -> dict[str, Any]:
-        ref = _ref(args)
+    async def stats_once(args: m.RefArgs) -> Json:
         try:
-            return dataclasses.asdict(await engine.stats_once(ref))
+            return dataclasses.asdict(await engine.stats_once(args.ref))
         except Conflict:
             # Just after a start the engine answers with an empty sample: ask once more.
-            if (await engine.get_summary(ref)).state != "running":
+            if (await engine.get_summary(args.ref)).state != "running":
                 raise
-            return dataclasses.asdict(await engine.stats_once(ref))
+            return dataclasses.asdict(await engine.stats_once(args.ref))
 
-    async def command(args: dict[str, Any]) -> dict[str, Any]:
+    async def command(args: m.CommandArgs) -> m.CommandOutput:
         return await _command(engine, args)
 
-    async def active(args: dict[str, Any]) -> dict[str, int]:
+    async def active(args: m.NoArgs) -> dict[str, int]:
         counts = _active.get(engine, Counter())
         return {kind: counts[kind] for kind in ("logs", "stats", "exec", "tunnel")}
 
-    return {
-        "containers.stats_once": stats_once,
-        "littlewings.command": command,
-        "streams.active": active,
-    }
+    return dict(
+        [
+            serve(m.CONTAINERS_STATS_ONCE, stats_once),
+            serve(m.LITTLEWINGS_COMMAND, command),
+            serve(m.STREAMS_ACTIVE, active),
+        ]
+    )
 
 
 def channels(engine: Engine) -> dict[str, ChannelHandler]:
@@ -270,21 +271,16 @@ async def _until_closed(channel: Channel) -> None:
 # ---- exec -----------------------------------------------------------------------------------
 
 
-async def _command(engine: Engine, args: dict[str, Any]) -> dict[str, Any]:
-    text = _get(args, "command", str, "")
-    if not text.strip() or len(text) > MAX_COMMAND:
-        raise InvalidInput(f"a command is 1 to {MAX_COMMAND} characters of text")
-    timeout = _get(args, "timeout", float, COMMAND_TIMEOUT)
-    if not 0 < timeout <= 3600:
-        raise InvalidInput("timeout must be between 0 and 3600 seconds")
+async def _command(engine: Engine, args: m.CommandArgs) -> m.CommandOutput:
     # The documented LittleWings behaviour: the text is ONE argument of sh in the container.
-    result = await engine.exec_run(_ref(args), ["sh", "-c", text], timeout=timeout)
-    return {
-        "exit_code": result.exit_code,
-        "stdout": result.stdout.decode(errors="replace"),
-        "stderr": result.stderr.decode(errors="replace"),
-        "timed_out": result.timed_out,
-    }
+    cmd = ["sh", "-c", args.command]
+    result = await engine.exec_run(args.ref, cmd, timeout=args.timeout)
+    return m.CommandOutput(
+        exit_code=result.exit_code,
+        stdout=result.stdout.decode(errors="replace"),
+        stderr=result.stderr.decode(errors="replace"),
+        timed_out=result.timed_out,
+    )
 
 
 async def _exec(engine: Engine, channel: Channel) -> None:

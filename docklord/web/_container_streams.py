@@ -35,7 +35,7 @@ from docklord._aio import first_of
 from docklord.coordinator import iso
 from docklord.errors import DocklordError, InvalidInput, RequestTimeout
 from docklord.link import Channel
-from docklord.protocol import CONTROL, EOF, PLAIN, STDERR, STDOUT, control, parse_control
+from docklord.protocol import CONTROL, EOF, PLAIN, STDERR, STDOUT, control, methods, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import (
     Principal,
@@ -46,7 +46,7 @@ from docklord.web._auth import (
     websocket_policy,
 )
 from docklord.web._client_messages import parse_message
-from docklord.web._containers import resolve
+from docklord.web._containers import coordinator_of, resolve
 
 __all__ = ["LineSplitter", "LogQuery", "close_ws", "lines_json", "open_stream", "relay", "router"]
 
@@ -432,7 +432,8 @@ async def container_stats(
     """One resource sample of a running container (409 when it does not run)."""
     coordinator = request.app.state.coordinator
     ref = await resolve(request, principal, node, ref)
-    return sample_json(await coordinator.call(node, "containers.stats_once", {"ref": ref}))
+    sample = await coordinator.call(node, methods.CONTAINERS_STATS_ONCE, methods.RefArgs(ref))
+    return sample_json(sample)
 
 
 @router.websocket("/containers/{ref}/stats/ws")
@@ -465,7 +466,7 @@ async def _send_samples(ws: WebSocket, channel: Channel) -> None:
 @router.get("/streams")
 async def node_streams(node: str, request: Request, principal: NodeAdmin) -> dict[str, Any]:
     """The streams open on the node right now, by kind (logs, stats, exec, tunnel)."""
-    counts = await request.app.state.coordinator.call(node, "streams.active", {})
+    counts = await coordinator_of(request).call(node, methods.STREAMS_ACTIVE)
     return {"node_id": node, "channels": counts}
 
 

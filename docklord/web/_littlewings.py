@@ -35,7 +35,7 @@ from docklord._aio import first_of
 from docklord.coordinator import container_json
 from docklord.errors import DocklordError, InvalidInput, NotFound
 from docklord.link import Channel
-from docklord.protocol import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT
+from docklord.protocol import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT, methods
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import receive_message
@@ -208,11 +208,11 @@ class _Session:
             await self.send(await self._command(node_id, container_id, command))
 
     async def _command(self, node_id: str, container_id: str, command: str) -> dict[str, Any]:
-        args = {"ref": container_id, "command": command, "timeout": COMMAND_TIMEOUT}
+        args = methods.CommandArgs(ref=container_id, command=command, timeout=COMMAND_TIMEOUT)
         params = {"cmd": ["sh", "-c", command], "via": "littlewings"}
         try:
             result = await self.coordinator.call(
-                node_id, "littlewings.command", args, timeout=COMMAND_TIMEOUT + 10
+                node_id, methods.LITTLEWINGS_COMMAND, args, timeout=COMMAND_TIMEOUT + 10
             )
         except DocklordError as exc:
             await audit(
@@ -233,7 +233,7 @@ class _Session:
             target=container_id,
             params=params,
         )
-        return {"type": "output", "command": command, **result}
+        return {"type": "output", "command": command, **result.to_json()}
 
     # ---- heartbeat -----------------------------------------------------------------------
 
