@@ -5,9 +5,9 @@ for the frames); the channel's byte credit carries backpressure end to end, so a
 slows the engine read instead of losing lines or growing a buffer. Closing the client closes
 the channel, which stops the engine stream on the node.
 
-WebSocket close codes: 1000 the stream ended; 4400 bad request; ``4000 + status`` for other
-errors (4401, 4403, 4404 no such node or container, 4409 not running or ambiguous, 4502 engine
-error, 4503 node offline, 4504 timeout).
+WebSocket close codes (``docklord.web._ws_close``): 1000 the stream ended; 4400 bad request;
+``4000 + status`` for other errors (4401, 4403, 4404 no such node or container, 4409 not running
+or ambiguous, 4502 engine error, 4503 node offline, 4504 timeout).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from docklord._aio import first_of
 from docklord.coordinator import iso
@@ -47,6 +47,7 @@ from docklord.web._auth import (
 )
 from docklord.web._client_messages import parse_message
 from docklord.web._containers import coordinator_of, resolve
+from docklord.web._ws_close import close_ws
 
 __all__ = ["LineSplitter", "LogQuery", "close_ws", "lines_json", "open_stream", "relay", "router"]
 
@@ -167,27 +168,6 @@ def parse_query(model: type[M], values: Mapping[str, Any]) -> M:
 
 
 # ---- shared stream plumbing -----------------------------------------------------------------
-
-
-def close_code(exc: DocklordError) -> int:
-    """The WebSocket close code for an error (see the module docstring)."""
-    if isinstance(exc, InvalidInput):
-        return 4400
-    return 4000 + exc.status if 400 <= exc.status < 600 else 4500
-
-
-async def close_ws(ws: WebSocket, exc: DocklordError | None = None) -> None:
-    """Close ``ws`` (accepting it first if needed): 1000, or the code for ``exc``."""
-    code, reason = 1000, ""
-    if exc is not None:
-        code, reason = close_code(exc), exc.message.encode()[:120].decode(errors="ignore")
-    try:
-        if ws.client_state is WebSocketState.CONNECTING:
-            await ws.accept()
-        if ws.application_state is WebSocketState.CONNECTED:
-            await ws.close(code=code, reason=reason)
-    except (WebSocketDisconnect, RuntimeError, OSError) as err:
-        log.debug("stream.close_failed", error=str(err))
 
 
 async def open_stream(
