@@ -15,7 +15,6 @@ the engine still reports a port as busy at start, the next block is tried.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -23,9 +22,9 @@ from typing import Any
 
 import structlog
 
+from docklord.config import InstanceSettings
 from docklord.engine import Engine
 from docklord.errors import (
-    ConfigError,
     Conflict,
     DocklordError,
     EngineError,
@@ -56,35 +55,6 @@ STOP_TIMEOUT = 10
 #: Blocks tried when the engine reports a port as busy at start.
 START_ATTEMPTS = 5
 _BUSY = ("port is already allocated", "address already in use")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class InstanceSettings:
-    """How a node makes instances (``NodeConfig``'s ``instance_*`` and ``max_instances``).
-
-    Args:
-        image: the instance image; it must be on the engine (it is never pulled).
-        port_base: the lowest host port an instance may take.
-        host_ip: the host address the instance ports are published on.
-        max_instances: how many instances the node holds at most.
-    """
-
-    image: str = "docklord/instance:latest"
-    port_base: int = 1024
-    host_ip: str = "0.0.0.0"  # noqa: S104 - instances serve their users
-    max_instances: int = 20
-
-    def __post_init__(self) -> None:
-        if not self.image:
-            raise ConfigError("the instance image must not be empty")
-        if not 1 <= self.port_base <= 65536 - len(SERVICES):
-            raise ConfigError(f"the instance port base must be between 1 and {65536 - 3}")
-        try:
-            ipaddress.ip_address(self.host_ip)
-        except ValueError as exc:
-            raise ConfigError(f"the instance host address is not an IP: {self.host_ip}") from exc
-        if self.max_instances < 0:
-            raise ConfigError("max_instances must not be negative")
 
 
 # ---- ports ------------------------------------------------------------------------------
