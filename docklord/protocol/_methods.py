@@ -1,9 +1,10 @@
-"""The node's request methods: each name with its argument and result types, defined once.
+"""What a node request method is: a name, an argument type and a result reader, and the limits.
 
 A request travels as a method name and a JSON object of arguments (``Request.method`` and
-``Request.args_json`` in ``docklord.proto``); the answer is one JSON document. This module is the
-catalogue both ends share (STYLE item 17): the coordinator builds a typed args value and gets a
-typed result back (``Coordinator.call(node, STOP, StopArgs(ref=...))``); the node decodes the
+``Request.args`` in ``docklord.proto``); the answer is one JSON document. The catalogue built
+from these pieces (``docklord.protocol.methods``) is what both ends share (STYLE item 17): the
+coordinator builds a typed args value and gets a typed result back
+(``Coordinator.call(node, CONTAINERS_STOP, StopArgs(ref=...))``); the node decodes the
 arguments with the same type before its handler runs, so a bad argument is refused once, at the
 node, with :class:`~docklord.errors.InvalidInput` (422) naming the argument. The wire stays JSON:
 an older peer that sends dicts is served the same way.
@@ -20,20 +21,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self, TypeVar
 
 from docklord.errors import InvalidInput, LinkError
-from docklord.protocol._args import (
-    Args,
-)
+from docklord.protocol._args import Args
 
 __all__ = [
-    "signal_name",
-    "Json",
     "MAX_EXEC_TIMEOUT",
     "MAX_STOP_TIMEOUT",
+    "Json",
     "MethodArgs",
     "MethodResult",
     "NodeMethod",
     "counts",
     "json_object",
+    "signal_name",
     "to_wire",
 ]
 
