@@ -23,7 +23,8 @@ from docklord.model import ContainerState, ExecResult, ImageSummary
 from docklord.node._handlers import ChannelHandler, Method, serve
 from docklord.protocol import methods as m
 from docklord.protocol import resolve_ref
-from docklord.protocol.methods import Json, container_spec, read_str
+from docklord.protocol.methods import Json, container_spec
+from docklord.protocol.readers import read_str
 
 __all__ = ["MAX_EXEC_OUTPUT", "channels", "container_spec", "methods", "to_json"]
 

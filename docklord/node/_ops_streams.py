@@ -65,16 +65,26 @@ from docklord.protocol import (
 )
 from docklord.protocol import methods as m
 from docklord.protocol.methods import Json
+from docklord.protocol.readers import (
+    Args,
+    opt_float,
+    opt_int,
+    opt_str,
+    read_bool,
+    read_map,
+    read_str,
+    read_strs,
+)
 
 __all__ = ["channels", "methods"]
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 _READ_SIZE = 64 * 1024
 _EXIT_GRACE = 2.0
 _STATS_RETRIES = 10
-
-T = TypeVar("T")
 
 
 # Open streams per engine (one per node process, but tests build several).
@@ -147,49 +157,21 @@ def _args(channel_or_args: Channel | dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def _get(args: dict[str, Any], name: str, kind: type[T], default: T) -> T:
-    value = _optional(args, name, kind)
-    return default if value is None else value
+def _ref(args: Args) -> str:
+    return read_str(args, "ref")
 
 
-def _optional(args: dict[str, Any], name: str, kind: type[T]) -> T | None:
-    value = args.get(name)
-    if value is None:
-        return None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidInput(f"argument {name!r} must be of type {kind.__name__}")
-    return value
-
-
-def _ref(args: dict[str, Any]) -> str:
-    ref = _get(args, "ref", str, "")
-    if not ref:
-        raise InvalidInput("argument 'ref' (a container) is required")
-    return ref
-
-
-def _since(args: dict[str, Any]) -> float | None:
+def _since(args: Args) -> float | None:
     if args.get("since") == "now":
         return time.time()
-    return _optional(args, "since", float)
+    return opt_float(args, "since")
 
 
-def _cmd(args: dict[str, Any]) -> list[str]:
-    cmd = args.get("cmd")
-    if not isinstance(cmd, list) or not cmd or not all(isinstance(a, str) for a in cmd):
-        raise InvalidInput("argument 'cmd' must be a non-empty list of strings")
+def _cmd(args: Args) -> list[str]:
+    cmd = read_strs(args, "cmd")
+    if not cmd:
+        raise InvalidInput("cmd must be a non-empty list of strings")
     return cmd
-
-
-def _env(args: dict[str, Any]) -> dict[str, str] | None:
-    env = args.get("env")
-    if env is None:
-        return None
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-        raise InvalidInput("argument 'env' must map names to strings")
-    return env
 
 
 # ---- logs and stats -------------------------------------------------------------------------
@@ -202,18 +184,18 @@ async def _logs(engine: Engine, channel: Channel) -> None:
     await engine.get_summary(ref)
     await channel.send(READY, CONTROL)
     options: dict[str, Any] = {
-        "stdout": _get(args, "stdout", bool, True),
-        "stderr": _get(args, "stderr", bool, True),
-        "tail": _optional(args, "tail", int),
+        "stdout": read_bool(args, "stdout", True),
+        "stderr": read_bool(args, "stderr", True),
+        "tail": opt_int(args, "tail"),
         "since": since,
-        "until": _optional(args, "until", float),
-        "timestamps": _get(args, "timestamps", bool, False),
+        "until": opt_float(args, "until"),
+        "timestamps": read_bool(args, "timestamps"),
     }
     chunks: AsyncIterator[LogChunk | LogEnd]
-    if _get(args, "follow_restarts", bool, False):
+    if read_bool(args, "follow_restarts"):
         chunks = follow_across_starts(engine, ref, **options)
     else:
-        chunks = engine.logs(ref, follow=_get(args, "follow", bool, False), **options)
+        chunks = engine.logs(ref, follow=read_bool(args, "follow"), **options)
 
     async def pump() -> None:
         async with _closing(chunks) as stream:
@@ -285,15 +267,15 @@ async def _command(engine: Engine, args: m.CommandArgs) -> m.CommandOutput:
 
 async def _exec(engine: Engine, channel: Channel) -> None:
     args = _args(channel)
-    tty = _get(args, "tty", bool, True)
-    rows, cols = _optional(args, "rows", int), _optional(args, "cols", int)
+    tty = read_bool(args, "tty", True)
+    rows, cols = opt_int(args, "rows"), opt_int(args, "cols")
     session = await engine.exec_interactive(
         _ref(args),
         _cmd(args),
         tty=tty,
-        env=_env(args),
-        workdir=_optional(args, "workdir", str),
-        user=_optional(args, "user", str),
+        env=read_map(args, "env") or None,
+        workdir=opt_str(args, "workdir"),
+        user=opt_str(args, "user"),
         size=(rows, cols) if rows and cols else None,
     )
     async with session:

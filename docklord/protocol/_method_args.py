@@ -12,7 +12,16 @@ from typing import Self
 
 from docklord.errors import InvalidInput
 from docklord.model import ContainerSpec, MountSpec, PortSpec
-from docklord.protocol._args import (
+from docklord.protocol._channels import COMMAND_TIMEOUT, MAX_COMMAND
+from docklord.protocol._methods import (
+    MAX_EXEC_TIMEOUT,
+    MAX_STOP_TIMEOUT,
+    Json,
+    MethodArgs,
+    signal_name,
+    to_wire,
+)
+from docklord.protocol.readers import (
     Args,
     get,
     opt_float,
@@ -23,15 +32,6 @@ from docklord.protocol._args import (
     read_maps,
     read_str,
     read_strs,
-)
-from docklord.protocol._channels import COMMAND_TIMEOUT, MAX_COMMAND
-from docklord.protocol._methods import (
-    MAX_EXEC_TIMEOUT,
-    MAX_STOP_TIMEOUT,
-    Json,
-    MethodArgs,
-    signal_name,
-    to_wire,
 )
 
 __all__ = [

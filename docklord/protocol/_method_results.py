@@ -10,8 +10,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from docklord.errors import InvalidInput
-from docklord.protocol._args import Args, get, opt_int, read_bool, read_str
 from docklord.protocol._methods import MethodArgs, MethodResult
+from docklord.protocol.readers import Args, get, opt_int, read_bool, read_str
 
 __all__ = [
     "MAX_KEY",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self, TypeVar
 
 from docklord.errors import InvalidInput, LinkError
-from docklord.protocol._args import Args
+from docklord.protocol.readers import Args
 
 __all__ = [
     "MAX_EXEC_TIMEOUT",

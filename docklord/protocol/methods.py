@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from docklord.protocol._args import (
-    Args,
-    read_str,
-)
 from docklord.protocol._method_args import (
     CommandArgs,
     CreateArgs,
@@ -65,7 +61,6 @@ from docklord.protocol._methods import (
 )
 
 __all__ = [
-    "Args",
     "CONTAINERS_CREATE",
     "CONTAINERS_EXEC",
     "CONTAINERS_INSPECT",
@@ -138,7 +133,6 @@ __all__ = [
     "instance_id",
     "json_object",
     "owner",
-    "read_str",
     "signal_name",
     "ssh_public_key",
     "to_wire",

@@ -1,4 +1,4 @@
-"""Readers for the JSON arguments of a node request: one set, used by every method's args type.
+"""Readers for the JSON arguments of a node request or channel: the one set both ends use.
 
 Each reader takes the argument object and a key, and answers the value typed, or raises
 :class:`~docklord.errors.InvalidInput` naming the key, so both ends report a bad argument the
