@@ -48,18 +48,31 @@ class Role(enum.StrEnum):
             return self
         return scope
 
-    # Ordered by power: "admin" < "viewer" as text, but not as a role.
+    # Ordered by power: "admin" < "viewer" as text, but not as a role. A role also compares
+    # with a bare rank (0 for "no role"), as the numbered roles of the API always did.
     def __lt__(self, other: object) -> bool:
-        return self.rank < other.rank if isinstance(other, Role) else NotImplemented
+        rank = _rank_of(other)
+        return NotImplemented if rank is None else self.rank < rank
 
     def __le__(self, other: object) -> bool:
-        return self.rank <= other.rank if isinstance(other, Role) else NotImplemented
+        rank = _rank_of(other)
+        return NotImplemented if rank is None else self.rank <= rank
 
     def __gt__(self, other: object) -> bool:
-        return self.rank > other.rank if isinstance(other, Role) else NotImplemented
+        rank = _rank_of(other)
+        return NotImplemented if rank is None else self.rank > rank
 
     def __ge__(self, other: object) -> bool:
-        return self.rank >= other.rank if isinstance(other, Role) else NotImplemented
+        rank = _rank_of(other)
+        return NotImplemented if rank is None else self.rank >= rank
+
+
+def _rank_of(other: object) -> int | None:
+    if isinstance(other, Role):
+        return other.rank
+    if isinstance(other, int) and not isinstance(other, bool):
+        return other
+    return None
 
 
 _RANKS = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}

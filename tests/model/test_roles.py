@@ -18,6 +18,9 @@ def test_roles_order_by_power_not_by_text() -> None:
     assert Role.ADMIN >= Role.OPERATOR and not Role.VIEWER >= Role.OPERATOR
     assert max(Role) is Role.ADMIN and min(Role.ADMIN, Role.VIEWER) is Role.VIEWER
     assert [r.value for r in Role] == ["admin", "operator", "viewer"]
+    # A bare rank compares too (0: no role), either way round.
+    assert Role.VIEWER > 0 and Role.ADMIN >= 3 and not Role.OPERATOR < 2
+    assert min(Role.ADMIN, 0) == 0 and max(1, Role.OPERATOR) is Role.OPERATOR
 
 
 def test_roles_parse_cap_and_print() -> None:
