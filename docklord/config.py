@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from docklord.errors import ConfigError
 
-__all__ = ["CoordinatorConfig", "NodeConfig", "load"]
+__all__ = ["CoordinatorConfig", "InstanceSettings", "NodeConfig", "load"]
 
 C = TypeVar("C", "CoordinatorConfig", "NodeConfig")
 
@@ -167,21 +167,49 @@ class NodeConfig:
                     f"coordinator URL {url!r} must start with ws://, wss://, grpc:// or grpcs://"
                 )
         _check_logging(self.log_format, self.log_level)
-        self._check_instances()
+        self.instance_settings()
         if self.stats_interval != 0 and not 1 <= self.stats_interval <= 3600:
             raise ConfigError("stats_interval must be 0 (off) or between 1 and 3600 seconds")
 
-    def _check_instances(self) -> None:
-        if not self.instance_image:
+    def instance_settings(self) -> InstanceSettings:
+        """How this node makes instances (checked when the config is made)."""
+        return InstanceSettings(
+            image=self.instance_image,
+            port_base=self.instance_port_base,
+            host_ip=self.instance_host_ip,
+            max_instances=self.max_instances,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InstanceSettings:
+    """How a node makes instances (``NodeConfig``'s ``instance_*`` and ``max_instances``).
+
+    The one place these settings are checked: ``NodeConfig`` builds one when it is made.
+
+    Args:
+        image: the instance image; it must be on the engine (it is never pulled).
+        port_base: the lowest host port an instance may take.
+        host_ip: the host address the instance ports are published on.
+        max_instances: how many instances the node holds at most.
+    """
+
+    image: str = "docklord/instance:latest"
+    port_base: int = 1024
+    host_ip: str = "0.0.0.0"  # noqa: S104 - instances serve their users
+    max_instances: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.image:
             raise ConfigError("instance_image must not be empty")
-        if not 1 <= self.instance_port_base <= 65533:
-            # The block P, P+1, P+2 must fit below 65536.
+        if not 1 <= self.port_base <= 65533:
+            # The block P, P+1, P+2 (SSH, HTTP, HTTPS) must fit below 65536.
             raise ConfigError("instance_port_base must be between 1 and 65533")
         try:
-            ipaddress.ip_address(self.instance_host_ip)
+            ipaddress.ip_address(self.host_ip)
         except ValueError as exc:
             raise ConfigError(
-                f"instance_host_ip must be an IP address, got {self.instance_host_ip!r}"
+                f"instance_host_ip must be an IP address ({self.host_ip!r} is not an IP)"
             ) from exc
         if self.max_instances < 0:
             raise ConfigError("max_instances must not be negative")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from docklord.config import CoordinatorConfig, NodeConfig, load
+import docklord.node
+from docklord.config import CoordinatorConfig, InstanceSettings, NodeConfig, load
 from docklord.errors import ConfigError
 
 
@@ -115,3 +116,12 @@ def test_http_limits_defaults_and_sources(tmp_path: Path) -> None:
     assert cfg.header_timeout == 2.5  # flag
     assert cfg.max_connections == 0  # env: no limit
     assert cfg.max_client_connections == 3  # file
+
+
+def test_instance_settings_are_checked_in_one_place() -> None:
+    # The node's registry takes the very type the config builds and checks.
+    assert docklord.node.InstanceSettings is InstanceSettings
+    cfg = NodeConfig(instance_port_base=30000, instance_host_ip="::1", max_instances=2)
+    assert cfg.instance_settings() == InstanceSettings("docklord/instance:latest", 30000, "::1", 2)
+    with pytest.raises(ConfigError, match="instance_port_base must be between 1 and 65533"):
+        InstanceSettings(port_base=65534)

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 import uvicorn
@@ -30,9 +30,13 @@ from docklord.coordinator._telemetry import Telemetry
 from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
 from docklord.errors import NotFound
 from docklord.link import Channel, GrpcLinkServer, LinkSettings
+from docklord.protocol.methods import MethodArgs, NodeMethod
 from docklord.store import Store
 
 __all__ = ["Coordinator"]
+
+A = TypeVar("A", bound=MethodArgs)
+R = TypeVar("R")
 
 log = structlog.get_logger(__name__)
 
@@ -133,25 +137,30 @@ class Coordinator:
     async def call(
         self,
         node_id: str,
-        method: str,
-        args: Any = None,
+        method: NodeMethod[A, R],
+        args: A | None = None,
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - travels to the node with the request
-    ) -> Any:
-        """Send a request to a node and return its JSON result.
+    ) -> R:
+        """Send a request of the node contract (``docklord.protocol.methods``) to a node.
+
+        ``args`` travel as their JSON form (``None``: no arguments); the answer comes back
+        decoded into the method's result type.
 
         Raises:
             NotFound: unknown node. NodeOffline: no live link (at once).
             RequestTimeout: no answer within ``timeout`` (default ``request_timeout``).
             DocklordError: whatever the node answered (``not_found``, ``conflict``...).
+            LinkError: the answer does not have the method's result shape.
         """
         session = self.fleet.online_session(node_id)
-        with self.telemetry.timing(method):
-            return await session.request(
-                method,
-                args,
+        with self.telemetry.timing(method.name):
+            doc = await session.request(
+                method.name,
+                {} if args is None else args.to_json(),
                 timeout=timeout if timeout is not None else self.config.request_timeout,
             )
+        return method.decode_result(doc)
 
     async def open_channel(
         self, node_id: str, kind: str, args: Any = None, *, window: int = 262_144

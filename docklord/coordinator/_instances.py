@@ -23,19 +23,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
 from docklord.coordinator._fleet import Fleet, Subscriber
 from docklord.errors import DocklordError, NotFound
+from docklord.protocol import methods
+from docklord.protocol.methods import MethodArgs, NodeMethod
 from docklord.store import Instance, Store
 
 __all__ = ["InstanceReconciler"]
 
 log = structlog.get_logger(__name__)
 
-Call = Callable[..., Awaitable[Any]]
+A = TypeVar("A", bound=MethodArgs)
+R = TypeVar("R")
+
+
+class Call(Protocol):
+    """``Coordinator.call``: one typed request to a node."""
+
+    def __call__(
+        self, node_id: str, method: NodeMethod[A, R], args: A | None = None
+    ) -> Awaitable[R]: ...
 
 
 class InstanceReconciler:
@@ -92,11 +103,11 @@ class InstanceReconciler:
             if not wanted:
                 return
             try:
-                listed = await self.call(node_id, "instances.list", {})
+                listed = await self.call(node_id, methods.INSTANCES_LIST)
             except DocklordError as exc:
                 log.info("instances not reconciled yet", node_id=node_id, error=exc.message)
                 return  # tried again when the node is next online
-            on_node = {i["instance_id"]: i for i in listed["instances"]}
+            on_node = {i.instance_id: i for i in listed.instances}
             for instance_id in sorted(wanted):
                 await self._settle(node_id, instance_id, on_node.get(instance_id))
                 wanted.discard(instance_id)
@@ -104,26 +115,30 @@ class InstanceReconciler:
             if not self.pending:
                 self.fleet.unsubscribe(self._watch)
 
-    async def _settle(self, node_id: str, instance_id: str, found: dict[str, Any] | None) -> None:
+    async def _settle(
+        self, node_id: str, instance_id: str, found: methods.InstanceInfo | None
+    ) -> None:
         try:
             record = await self.store.get_instance(instance_id)
         except NotFound:
             return  # deleted meanwhile
         if record.container_id is not None:
             return
-        ssh = (found or {}).get("ports", {}).get("ssh")
-        if found is not None and found["state"] != "created" and ssh:
-            await self.store.complete_instance(instance_id, found["container_id"], ssh)
+        ssh = found.ports.get("ssh") if found is not None else None
+        if found is not None and found.state != "created" and ssh:
+            await self.store.complete_instance(instance_id, found.container_id, ssh)
             log.info(
                 "instance reconciled: its container exists",
                 instance=instance_id,
                 node_id=node_id,
-                container=found["container_id"],
+                container=found.container_id,
             )
             return
         if found is not None:
             with contextlib.suppress(NotFound):
-                await self.call(node_id, "instances.delete", {"instance_id": instance_id})
+                await self.call(
+                    node_id, methods.INSTANCES_DELETE, methods.InstanceArgs(instance_id)
+                )
         await self._forget(record, "its container was never made or never started")
 
     async def _forget(self, record: Instance, why: str) -> None:

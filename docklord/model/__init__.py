@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from docklord.model._instances import INSTANCE_LABEL, NAME_PREFIX, OWNER_LABEL, PORTS_LABEL
 from docklord.model._logstamps import STAMP_SIZE, Resume, split_stamp, stamp_seconds
+from docklord.model._roles import Role
 from docklord.model._specs import RESTART_POLICIES, ContainerSpec, FileEntry, MountSpec, PortSpec
 from docklord.model._types import (
     OVERSIZED_EVENT,
@@ -60,6 +61,7 @@ __all__ = [
     "PruneResult",
     "PullProgress",
     "Resume",
+    "Role",
     "StatsSample",
     "VolumeSummary",
     "split_stamp",

@@ -20,7 +20,6 @@ from docklord.errors import ConfigError, HandshakeRejected, LinkClosed, LinkErro
 from docklord.link import LinkSession, LinkSettings, Transport, connect_websocket
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
 from docklord.node._operations import Operations
-from docklord.node._ops_instances import InstanceSettings
 from docklord.node._sampler import Sampler
 from docklord.node._watcher import Watcher
 from docklord.protocol import PROTOCOL_VERSION, engine_info_to_proto, summary_to_proto
@@ -72,12 +71,7 @@ class NodeAgent:
         self.sampler = Sampler(self.engine, self.watcher, interval=config.stats_interval)
         self.operations = Operations(
             self.engine,
-            instances=InstanceSettings(
-                image=config.instance_image,
-                port_base=config.instance_port_base,
-                host_ip=config.instance_host_ip,
-                max_instances=config.max_instances,
-            ),
+            instances=config.instance_settings(),
         )
         self.identity: NodeIdentity | None = None
         self.connected = asyncio.Event()

@@ -2,16 +2,32 @@
 
 The ``_ops_*`` modules define handlers of these types and :class:`~docklord.node.Operations`
 registers them, so imports run one way: the registry imports the handler modules, never back.
+A handler is written against the typed contract of ``docklord.protocol.methods``; :func:`serve`
+makes it a wire-level :data:`Method` that decodes the JSON arguments with the method's args
+type first, so a bad argument never reaches the handler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from docklord.link import ChannelHandler
+from docklord.protocol.methods import MethodArgs, NodeMethod, to_wire
 
-__all__ = ["ChannelHandler", "Method"]
+__all__ = ["ChannelHandler", "Method", "serve"]
 
-#: A request handler: JSON arguments in, JSON-able result out.
-Method = Callable[[dict[str, Any]], Awaitable[Any]]
+A = TypeVar("A", bound=MethodArgs)
+R = TypeVar("R")
+
+#: A request handler on the wire: JSON arguments in, JSON-able result out.
+Method = Callable[[Any], Awaitable[Any]]
+
+
+def serve(method: NodeMethod[A, R], handler: Callable[[A], Awaitable[R]]) -> tuple[str, Method]:
+    """``method``'s wire name and a handler that decodes its arguments, then calls ``handler``."""
+
+    async def run(args: Any) -> Any:
+        return to_wire(await handler(method.decode_args(args)))
+
+    return method.name, run

@@ -10,8 +10,9 @@ from docklord.engine import Engine
 from docklord.errors import InvalidInput, NotFound
 from docklord.link import Channel
 from docklord.node import _ops_containers, _ops_instances, _ops_streams
-from docklord.node._handlers import ChannelHandler, Method
+from docklord.node._handlers import ChannelHandler, Method, serve
 from docklord.node._ops_instances import InstanceSettings
+from docklord.protocol import methods as m
 
 __all__ = ["Operations"]
 
@@ -21,8 +22,9 @@ log = structlog.get_logger(__name__)
 class Operations:
     """The node's side of every request and channel the coordinator may send.
 
-    Each request method maps to one handler taking the JSON arguments and returning a
-    JSON-able result; errors from the error tree travel back to the caller with their code.
+    Each request method of ``docklord.protocol.methods`` maps to one handler that decodes the
+    JSON arguments with the method's args type and returns a JSON-able result; errors from the
+    error tree travel back to the caller with their code.
     The tables are assembled from the ``_ops_*`` modules, one per noun.
 
     Args:
@@ -33,7 +35,9 @@ class Operations:
     def __init__(self, engine: Engine, *, instances: InstanceSettings | None = None) -> None:
         self.engine = engine
         self.instances = instances or InstanceSettings()
-        self._methods: dict[str, Method] = {"ping": self._ping, "engine.info": self._info}
+        self._methods: dict[str, Method] = dict(
+            [serve(m.PING, self._ping), serve(m.ENGINE_INFO, self._info)]
+        )
         self._channels: dict[str, ChannelHandler] = {}
         for module in (_ops_containers, _ops_streams):
             self._add(module.methods(engine), module.channels(engine))
@@ -55,9 +59,8 @@ class Operations:
         handler = self._methods.get(method)
         if handler is None:
             raise InvalidInput(f"unknown method {method!r}")
-        if args is not None and not isinstance(args, dict):
-            raise InvalidInput("request arguments must be a JSON object")
-        return await handler(args or {})
+        # The handler decodes ``args`` with the method's args type (InvalidInput when bad).
+        return await handler(args)
 
     async def channel(self, channel: Channel) -> None:
         """Serve one channel until it ends."""
@@ -66,8 +69,8 @@ class Operations:
             raise NotFound(f"unknown channel kind {channel.kind!r}")
         await handler(channel)
 
-    async def _ping(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"pong": True}
+    async def _ping(self, args: m.NoArgs) -> m.Pong:
+        return m.Pong(pong=True)
 
-    async def _info(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def _info(self, args: m.NoArgs) -> m.Json:
         return dataclasses.asdict(await self.engine.info())

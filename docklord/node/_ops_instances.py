@@ -15,22 +15,19 @@ the engine still reports a port as busy at start, the next block is tried.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
-import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
 
+from docklord.config import InstanceSettings
 from docklord.engine import Engine
 from docklord.errors import (
-    ConfigError,
     Conflict,
     DocklordError,
     EngineError,
-    InvalidInput,
     NotFound,
 )
 from docklord.model import (
@@ -43,13 +40,13 @@ from docklord.model import (
     FileEntry,
     PortSpec,
 )
-from docklord.node._handlers import Method
+from docklord.node._handlers import Method, serve
+from docklord.protocol import methods as m
+from docklord.protocol.methods import instance_id, owner, ssh_public_key
 
-__all__ = ["InstanceSettings", "methods"]
+__all__ = ["InstanceSettings", "instance_id", "methods", "owner", "ssh_public_key"]
 
 log = structlog.get_logger(__name__)
-
-Args = Mapping[str, Any]
 
 #: The container ports of an instance, published in this order on P, P+1, P+2.
 SERVICES = (("ssh", 22), ("http", 80), ("https", 443))
@@ -57,87 +54,7 @@ SERVICES = (("ssh", 22), ("http", 80), ("https", 443))
 STOP_TIMEOUT = 10
 #: Blocks tried when the engine reports a port as busy at start.
 START_ATTEMPTS = 5
-MAX_OWNER = 128
-MAX_KEY = 16 * 1024
-
-_ID = re.compile(r"[0-9a-f]{16}")
 _BUSY = ("port is already allocated", "address already in use")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class InstanceSettings:
-    """How a node makes instances (``NodeConfig``'s ``instance_*`` and ``max_instances``).
-
-    Args:
-        image: the instance image; it must be on the engine (it is never pulled).
-        port_base: the lowest host port an instance may take.
-        host_ip: the host address the instance ports are published on.
-        max_instances: how many instances the node holds at most.
-    """
-
-    image: str = "docklord/instance:latest"
-    port_base: int = 1024
-    host_ip: str = "0.0.0.0"  # noqa: S104 - instances serve their users
-    max_instances: int = 20
-
-    def __post_init__(self) -> None:
-        if not self.image:
-            raise ConfigError("the instance image must not be empty")
-        if not 1 <= self.port_base <= 65536 - len(SERVICES):
-            raise ConfigError(f"the instance port base must be between 1 and {65536 - 3}")
-        try:
-            ipaddress.ip_address(self.host_ip)
-        except ValueError as exc:
-            raise ConfigError(f"the instance host address is not an IP: {self.host_ip}") from exc
-        if self.max_instances < 0:
-            raise ConfigError("max_instances must not be negative")
-
-
-# ---- argument checks --------------------------------------------------------------------
-
-
-def _text(args: Args, key: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{key} is required and must be a string")
-    return value
-
-
-def instance_id(args: Args) -> str:
-    """The ``instance_id`` argument: 16 lower-case hex digits."""
-    value = _text(args, "instance_id")
-    if not _ID.fullmatch(value):
-        raise InvalidInput("instance_id must be 16 lower-case hexadecimal digits")
-    return value
-
-
-def owner(args: Args) -> str:
-    """The ``owner`` argument: short printable text (it becomes a label value)."""
-    value = _text(args, "owner")
-    if len(value) > MAX_OWNER or not value.isprintable():
-        raise InvalidInput(f"owner must be printable text of at most {MAX_OWNER} characters")
-    return value
-
-
-def ssh_public_key(args: Args) -> str:
-    """The ``ssh_public_key`` argument as one ``authorized_keys`` line (no options).
-
-    Raises:
-        InvalidInput: not exactly one public key in OpenSSH format (``ssh-ed25519 AAAA...``).
-    """
-    value = _text(args, "ssh_public_key").strip()
-    # One line only: a second line would be a second key, or options such as command="...".
-    if len(value) > MAX_KEY or not value.isprintable():
-        raise InvalidInput("ssh_public_key must be one line of an OpenSSH public key")
-    # Loaded here, when a key is checked: cryptography costs an idle node about 7 MB.
-    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key  # noqa: PLC0415
-
-    try:
-        load_ssh_public_key(value.encode())
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise InvalidInput("ssh_public_key is not an OpenSSH public key") from exc
-    return value
 
 
 # ---- ports ------------------------------------------------------------------------------
@@ -203,16 +120,21 @@ def _is_busy(exc: BaseException) -> bool:
 
 
 def instance_json(summary: ContainerSummary) -> dict[str, Any]:
+    """The answer describing one instance, as sent."""
+    return instance_info(summary).to_json()
+
+
+def instance_info(summary: ContainerSummary) -> m.InstanceInfo:
     """The answer describing one instance."""
     first = block_of(summary)
     ports = {} if first is None else {name: first + i for i, (name, _) in enumerate(SERVICES)}
-    return {
-        "instance_id": summary.labels.get(INSTANCE_LABEL, ""),
-        "container_id": summary.id,
-        "name": summary.name,
-        "state": summary.state,
-        "ports": ports,
-    }
+    return m.InstanceInfo(
+        instance_id=summary.labels.get(INSTANCE_LABEL, ""),
+        container_id=summary.id,
+        name=summary.name,
+        state=summary.state,
+        ports=ports,
+    )
 
 
 class _Instances:
@@ -223,20 +145,22 @@ class _Instances:
         self._lock = asyncio.Lock()
 
     def table(self) -> dict[str, Method]:
-        return {
-            "instances.create": self.create,
-            "instances.start": self.start,
-            "instances.stop": self.stop,
-            "instances.delete": self.delete,
-            "instances.list": self.list_instances,
-        }
+        return dict(
+            [
+                serve(m.INSTANCES_CREATE, self.create),
+                serve(m.INSTANCES_START, self.start),
+                serve(m.INSTANCES_STOP, self.stop),
+                serve(m.INSTANCES_DELETE, self.delete),
+                serve(m.INSTANCES_LIST, self.list_instances),
+            ]
+        )
 
     async def _all(self) -> list[ContainerSummary]:
         filters = {"label": [INSTANCE_LABEL]}
         return await self.engine.list_containers(all=True, filters=filters)
 
-    async def _find(self, args: Args) -> ContainerSummary:
-        wanted = instance_id(args)
+    async def _find(self, args: m.InstanceArgs) -> ContainerSummary:
+        wanted = args.instance_id
         try:
             summary = await self.engine.get_summary(NAME_PREFIX + wanted)
         except NotFound as exc:
@@ -245,8 +169,8 @@ class _Instances:
             raise NotFound(f"no such instance: {wanted}")
         return summary
 
-    async def create(self, args: Args) -> dict[str, Any]:
-        wanted, who, key = instance_id(args), owner(args), ssh_public_key(args)
+    async def create(self, args: m.InstanceCreateArgs) -> m.InstanceInfo:
+        wanted, who, key = args.instance_id, args.owner, args.ssh_public_key
         async with self._lock:
             existing = await self._all()
             if any(s.labels.get(INSTANCE_LABEL) == wanted for s in existing):
@@ -265,7 +189,7 @@ class _Instances:
                     taken.update(range(first, first + len(SERVICES)))
                     continue
                 log.info("instances.created", instance=wanted, owner=who, port=first)
-                return instance_json(await self.engine.get_summary(container_id))
+                return instance_info(await self.engine.get_summary(container_id))
         raise Conflict(f"the engine found the ports busy {START_ATTEMPTS} times; try again")
 
     def _spec(self, wanted: str, who: str, first: int) -> ContainerSpec:
@@ -306,7 +230,7 @@ class _Instances:
         except DocklordError as exc:
             log.warning("instances.discard_failed", container=container_id, error=exc.message)
 
-    async def start(self, args: Args) -> dict[str, Any]:
+    async def start(self, args: m.InstanceArgs) -> m.InstanceInfo:
         summary = await self._find(args)
         try:
             await self.engine.start(summary.id)
@@ -316,26 +240,26 @@ class _Instances:
                     f"a port of instance {summary.labels[INSTANCE_LABEL]} is in use: {exc.message}"
                 ) from exc
             raise
-        return instance_json(await self.engine.get_summary(summary.id))
+        return instance_info(await self.engine.get_summary(summary.id))
 
-    async def stop(self, args: Args) -> dict[str, Any]:
+    async def stop(self, args: m.InstanceArgs) -> m.InstanceInfo:
         summary = await self._find(args)
         await self.engine.stop(summary.id, timeout=STOP_TIMEOUT)
-        return instance_json(await self.engine.get_summary(summary.id))
+        return instance_info(await self.engine.get_summary(summary.id))
 
-    async def delete(self, args: Args) -> dict[str, Any]:
+    async def delete(self, args: m.InstanceArgs) -> m.InstanceDeleted:
         summary = await self._find(args)
         await self.engine.remove(summary.id, force=True, volumes=True)
         log.info("instances.deleted", instance=summary.labels[INSTANCE_LABEL])
-        return {"instance_id": summary.labels[INSTANCE_LABEL], "deleted": True}
+        return m.InstanceDeleted(instance_id=summary.labels[INSTANCE_LABEL], deleted=True)
 
-    async def list_instances(self, args: Args) -> dict[str, Any]:
+    async def list_instances(self, args: m.NoArgs) -> m.InstanceList:
         instances = sorted(await self._all(), key=lambda s: (block_of(s) or 0, s.name))
-        return {
-            "instances": [instance_json(s) for s in instances],
-            "max_instances": self.settings.max_instances,
-            "port_base": self.settings.port_base,
-        }
+        return m.InstanceList(
+            instances=[instance_info(s) for s in instances],
+            max_instances=self.settings.max_instances,
+            port_base=self.settings.port_base,
+        )
 
 
 def _key_files(key: str) -> list[FileEntry]:

@@ -51,13 +51,11 @@ from docklord.engine import Engine, ExecSession
 from docklord.errors import Conflict, InvalidInput
 from docklord.link import Channel
 from docklord.model import LogChunk
-from docklord.node._handlers import ChannelHandler, Method
+from docklord.node._handlers import ChannelHandler, Method, serve
 from docklord.node._log_follow import LogEnd, follow_across_starts
 from docklord.protocol import (
-    COMMAND_TIMEOUT,
     CONTROL,
     EOF,
-    MAX_COMMAND,
     PLAIN,
     READY,
     STDERR,
@@ -65,16 +63,28 @@ from docklord.protocol import (
     control,
     parse_control,
 )
+from docklord.protocol import methods as m
+from docklord.protocol.methods import Json
+from docklord.protocol.readers import (
+    Args,
+    opt_float,
+    opt_int,
+    opt_str,
+    read_bool,
+    read_map,
+    read_str,
+    read_strs,
+)
 
 __all__ = ["channels", "methods"]
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 _READ_SIZE = 64 * 1024
 _EXIT_GRACE = 2.0
 _STATS_RETRIES = 10
-
-T = TypeVar("T")
 
 
 # Open streams per engine (one per node process, but tests build several).
@@ -84,28 +94,29 @@ _active: weakref.WeakKeyDictionary[Engine, Counter[str]] = weakref.WeakKeyDictio
 def methods(engine: Engine) -> dict[str, Method]:
     """Request methods of this module."""
 
-    async def stats_once(args: dict[str, Any]) -> dict[str, Any]:
-        ref = _ref(args)
+    async def stats_once(args: m.RefArgs) -> Json:
         try:
-            return dataclasses.asdict(await engine.stats_once(ref))
+            return dataclasses.asdict(await engine.stats_once(args.ref))
         except Conflict:
             # Just after a start the engine answers with an empty sample: ask once more.
-            if (await engine.get_summary(ref)).state != "running":
+            if (await engine.get_summary(args.ref)).state != "running":
                 raise
-            return dataclasses.asdict(await engine.stats_once(ref))
+            return dataclasses.asdict(await engine.stats_once(args.ref))
 
-    async def command(args: dict[str, Any]) -> dict[str, Any]:
+    async def command(args: m.CommandArgs) -> m.CommandOutput:
         return await _command(engine, args)
 
-    async def active(args: dict[str, Any]) -> dict[str, int]:
+    async def active(args: m.NoArgs) -> dict[str, int]:
         counts = _active.get(engine, Counter())
         return {kind: counts[kind] for kind in ("logs", "stats", "exec", "tunnel")}
 
-    return {
-        "containers.stats_once": stats_once,
-        "littlewings.command": command,
-        "streams.active": active,
-    }
+    return dict(
+        [
+            serve(m.CONTAINERS_STATS_ONCE, stats_once),
+            serve(m.LITTLEWINGS_COMMAND, command),
+            serve(m.STREAMS_ACTIVE, active),
+        ]
+    )
 
 
 def channels(engine: Engine) -> dict[str, ChannelHandler]:
@@ -146,49 +157,21 @@ def _args(channel_or_args: Channel | dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def _get(args: dict[str, Any], name: str, kind: type[T], default: T) -> T:
-    value = _optional(args, name, kind)
-    return default if value is None else value
+def _ref(args: Args) -> str:
+    return read_str(args, "ref")
 
 
-def _optional(args: dict[str, Any], name: str, kind: type[T]) -> T | None:
-    value = args.get(name)
-    if value is None:
-        return None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidInput(f"argument {name!r} must be of type {kind.__name__}")
-    return value
-
-
-def _ref(args: dict[str, Any]) -> str:
-    ref = _get(args, "ref", str, "")
-    if not ref:
-        raise InvalidInput("argument 'ref' (a container) is required")
-    return ref
-
-
-def _since(args: dict[str, Any]) -> float | None:
+def _since(args: Args) -> float | None:
     if args.get("since") == "now":
         return time.time()
-    return _optional(args, "since", float)
+    return opt_float(args, "since")
 
 
-def _cmd(args: dict[str, Any]) -> list[str]:
-    cmd = args.get("cmd")
-    if not isinstance(cmd, list) or not cmd or not all(isinstance(a, str) for a in cmd):
-        raise InvalidInput("argument 'cmd' must be a non-empty list of strings")
+def _cmd(args: Args) -> list[str]:
+    cmd = read_strs(args, "cmd")
+    if not cmd:
+        raise InvalidInput("cmd must be a non-empty list of strings")
     return cmd
-
-
-def _env(args: dict[str, Any]) -> dict[str, str] | None:
-    env = args.get("env")
-    if env is None:
-        return None
-    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-        raise InvalidInput("argument 'env' must map names to strings")
-    return env
 
 
 # ---- logs and stats -------------------------------------------------------------------------
@@ -201,18 +184,18 @@ async def _logs(engine: Engine, channel: Channel) -> None:
     await engine.get_summary(ref)
     await channel.send(READY, CONTROL)
     options: dict[str, Any] = {
-        "stdout": _get(args, "stdout", bool, True),
-        "stderr": _get(args, "stderr", bool, True),
-        "tail": _optional(args, "tail", int),
+        "stdout": read_bool(args, "stdout", True),
+        "stderr": read_bool(args, "stderr", True),
+        "tail": opt_int(args, "tail"),
         "since": since,
-        "until": _optional(args, "until", float),
-        "timestamps": _get(args, "timestamps", bool, False),
+        "until": opt_float(args, "until"),
+        "timestamps": read_bool(args, "timestamps"),
     }
     chunks: AsyncIterator[LogChunk | LogEnd]
-    if _get(args, "follow_restarts", bool, False):
+    if read_bool(args, "follow_restarts"):
         chunks = follow_across_starts(engine, ref, **options)
     else:
-        chunks = engine.logs(ref, follow=_get(args, "follow", bool, False), **options)
+        chunks = engine.logs(ref, follow=read_bool(args, "follow"), **options)
 
     async def pump() -> None:
         async with _closing(chunks) as stream:
@@ -270,34 +253,29 @@ async def _until_closed(channel: Channel) -> None:
 # ---- exec -----------------------------------------------------------------------------------
 
 
-async def _command(engine: Engine, args: dict[str, Any]) -> dict[str, Any]:
-    text = _get(args, "command", str, "")
-    if not text.strip() or len(text) > MAX_COMMAND:
-        raise InvalidInput(f"a command is 1 to {MAX_COMMAND} characters of text")
-    timeout = _get(args, "timeout", float, COMMAND_TIMEOUT)
-    if not 0 < timeout <= 3600:
-        raise InvalidInput("timeout must be between 0 and 3600 seconds")
+async def _command(engine: Engine, args: m.CommandArgs) -> m.CommandOutput:
     # The documented LittleWings behaviour: the text is ONE argument of sh in the container.
-    result = await engine.exec_run(_ref(args), ["sh", "-c", text], timeout=timeout)
-    return {
-        "exit_code": result.exit_code,
-        "stdout": result.stdout.decode(errors="replace"),
-        "stderr": result.stderr.decode(errors="replace"),
-        "timed_out": result.timed_out,
-    }
+    cmd = ["sh", "-c", args.command]
+    result = await engine.exec_run(args.ref, cmd, timeout=args.timeout)
+    return m.CommandOutput(
+        exit_code=result.exit_code,
+        stdout=result.stdout.decode(errors="replace"),
+        stderr=result.stderr.decode(errors="replace"),
+        timed_out=result.timed_out,
+    )
 
 
 async def _exec(engine: Engine, channel: Channel) -> None:
     args = _args(channel)
-    tty = _get(args, "tty", bool, True)
-    rows, cols = _optional(args, "rows", int), _optional(args, "cols", int)
+    tty = read_bool(args, "tty", True)
+    rows, cols = opt_int(args, "rows"), opt_int(args, "cols")
     session = await engine.exec_interactive(
         _ref(args),
         _cmd(args),
         tty=tty,
-        env=_env(args),
-        workdir=_optional(args, "workdir", str),
-        user=_optional(args, "user", str),
+        env=read_map(args, "env") or None,
+        workdir=opt_str(args, "workdir"),
+        user=opt_str(args, "user"),
         size=(rows, cols) if rows and cols else None,
     )
     async with session:

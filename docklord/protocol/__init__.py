@@ -7,6 +7,9 @@ between domain values and messages only with the ``*_to_proto``/``*_from_proto``
 What a node may send is bounded by the one table of limits (``MAX_*``, ``STRING_LIMITS``),
 enforced by :func:`check_hello` and :func:`clean_envelope`.
 
+The node request methods (names, typed arguments and results) are the submodule
+:mod:`docklord.protocol.methods`, used by both ends of a request.
+
 Note that ``ContainerSummary``, ``EngineInfo`` and ``PortBinding`` here are the *wire*
 messages; the domain types of the same names live in ``docklord.model``.
 """

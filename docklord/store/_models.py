@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from docklord.model import Role
+
 __all__ = [
     "AlertChannelRow",
     "AlertDeliveryRow",
@@ -45,9 +47,10 @@ __all__ = [
     "UserRow",
 ]
 
-ROLE_VALUES = ("admin", "operator", "viewer")
-_ROLE_CHECK = "role IN ('admin', 'operator', 'viewer')"
-_SCOPE_CHECK = "role_scope IS NULL OR role_scope IN ('admin', 'operator', 'viewer')"
+ROLE_VALUES = tuple(role.value for role in Role)
+_ROLES_SQL = ", ".join(f"'{value}'" for value in ROLE_VALUES)
+_ROLE_CHECK = f"role IN ({_ROLES_SQL})"
+_SCOPE_CHECK = f"role_scope IS NULL OR role_scope IN ({_ROLES_SQL})"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from docklord.model import Role
+
 __all__ = [
     "ApiToken",
     "AuditEntry",
@@ -18,32 +20,6 @@ __all__ = [
     "Session",
     "User",
 ]
-
-
-class Role(enum.StrEnum):
-    """What a user (or a token scoped down from its user) may do, from most to least."""
-
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
-
-    @property
-    def rank(self) -> int:
-        """A number that grows with the power of the role (viewer 1, operator 2, admin 3)."""
-        return _RANKS[self]
-
-    def capped(self, scope: Role | None) -> Role:
-        """The weaker of this role and ``scope``; ``None`` leaves the role as it is.
-
-        A token's effective role is ``user.role.capped(token.role_scope)``: a scope can narrow a
-        user's rights, never widen them.
-        """
-        if scope is None or scope.rank >= self.rank:
-            return self
-        return scope
-
-
-_RANKS = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 
 
 class NodeAuth(enum.Enum):

@@ -265,14 +265,11 @@ async def _from_token(store: Store, token: str, *, via_cookie: bool) -> Principa
     resolved = None if via_cookie else await store.resolve_token(token)
     if resolved is not None:
         api_token, user = resolved
-        role = Role.parse(user.role)
-        if api_token.role_scope:
-            role = min(role, Role.parse(api_token.role_scope))
         return Principal(
             f"token:{api_token.id}",
             user.username,
             user.id,
-            role,
+            user.role.capped(api_token.role_scope),
             _grants(user.node_grants),
             token_id=api_token.id,
             expires_at=api_token.expires_at,
@@ -285,7 +282,7 @@ async def _from_token(store: Store, token: str, *, via_cookie: bool) -> Principa
         f"user:{user.username}",
         user.username,
         user.id,
-        Role.parse(user.role),
+        user.role,
         _grants(user.node_grants),
         via_cookie,
         session_id=sess.id,

@@ -18,7 +18,8 @@ from docklord.coordinator import Subscriber, container_json
 from docklord.errors import DocklordError, InvalidInput
 from docklord.web._auth import Principal, Role, authorize, live_socket
 from docklord.web._container_policy import visible_rows
-from docklord.web._streams import close_for, pump_subscriber
+from docklord.web._streams import pump_subscriber
+from docklord.web._ws_close import close_ws
 
 __all__ = ["router"]
 
@@ -43,7 +44,7 @@ async def observe_containers(ws: WebSocket) -> None:
     try:
         principal = await authorize(ws, Role.VIEWER, node=_required(node_id))
     except DocklordError as exc:
-        await close_for(ws, exc)
+        await close_ws(ws, exc)
         return
     await ws.accept()
     sub = Subscriber(frozenset({node_id}))

@@ -22,6 +22,7 @@ from typing import Any
 from docklord.coordinator import Coordinator, check_uncached_ref
 from docklord.errors import NotFound, PermissionDenied
 from docklord.model import INSTANCE_LABEL, NAME_PREFIX, OWNER_LABEL
+from docklord.protocol import methods
 from docklord.web._auth import Principal, Role
 
 __all__ = [
@@ -140,7 +141,7 @@ async def resolve_visible(
     except NotFound:
         coordinator.fleet.node(node)  # an unknown node stays "no such node"
     ref = check_uncached_ref(ref)
-    doc = await coordinator.call(node, "containers.inspect", {"ref": ref, "raw": False})
+    doc = await coordinator.call(node, methods.CONTAINERS_INSPECT, methods.InspectArgs(ref))
     summary = doc["summary"]
     if not may_reach(principal, summary.get("labels") or {}, summary.get("name", "")):
         raise NotFound(f"no such container: {ref}")
@@ -172,7 +173,7 @@ async def _is_host_network(coordinator: Coordinator, node: str, network: str) ->
     if network == HOST_NETWORK:
         return True
     # The engine also resolves a network by id or id prefix: look at what it would pick.
-    listed = (await coordinator.call(node, "networks.list"))["networks"]
+    listed = (await coordinator.call(node, methods.NETWORKS_LIST))["networks"]
     by_name = [n for n in listed if n.get("name") == network]
     matches = by_name or [n for n in listed if str(n.get("id", "")).startswith(network)]
     return any(n.get("driver") == HOST_NETWORK or n.get("name") == HOST_NETWORK for n in matches)

@@ -5,9 +5,9 @@ for the frames); the channel's byte credit carries backpressure end to end, so a
 slows the engine read instead of losing lines or growing a buffer. Closing the client closes
 the channel, which stops the engine stream on the node.
 
-WebSocket close codes: 1000 the stream ended; 4400 bad request; ``4000 + status`` for other
-errors (4401, 4403, 4404 no such node or container, 4409 not running or ambiguous, 4502 engine
-error, 4503 node offline, 4504 timeout).
+WebSocket close codes (``docklord.web._ws_close``): 1000 the stream ended; 4400 bad request;
+``4000 + status`` for other errors (4401, 4403, 4404 no such node or container, 4409 not running
+or ambiguous, 4502 engine error, 4503 node offline, 4504 timeout).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from docklord._aio import first_of
 from docklord.coordinator import iso
 from docklord.errors import DocklordError, InvalidInput, RequestTimeout
 from docklord.link import Channel
-from docklord.protocol import CONTROL, EOF, PLAIN, STDERR, STDOUT, control, parse_control
+from docklord.protocol import CONTROL, EOF, PLAIN, STDERR, STDOUT, control, methods, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import (
     Principal,
@@ -46,7 +46,8 @@ from docklord.web._auth import (
     websocket_policy,
 )
 from docklord.web._client_messages import parse_message
-from docklord.web._containers import resolve
+from docklord.web._containers import coordinator_of, resolve
+from docklord.web._ws_close import close_ws
 
 __all__ = ["LineSplitter", "LogQuery", "close_ws", "lines_json", "open_stream", "relay", "router"]
 
@@ -167,27 +168,6 @@ def parse_query(model: type[M], values: Mapping[str, Any]) -> M:
 
 
 # ---- shared stream plumbing -----------------------------------------------------------------
-
-
-def close_code(exc: DocklordError) -> int:
-    """The WebSocket close code for an error (see the module docstring)."""
-    if isinstance(exc, InvalidInput):
-        return 4400
-    return 4000 + exc.status if 400 <= exc.status < 600 else 4500
-
-
-async def close_ws(ws: WebSocket, exc: DocklordError | None = None) -> None:
-    """Close ``ws`` (accepting it first if needed): 1000, or the code for ``exc``."""
-    code, reason = 1000, ""
-    if exc is not None:
-        code, reason = close_code(exc), exc.message.encode()[:120].decode(errors="ignore")
-    try:
-        if ws.client_state is WebSocketState.CONNECTING:
-            await ws.accept()
-        if ws.application_state is WebSocketState.CONNECTED:
-            await ws.close(code=code, reason=reason)
-    except (WebSocketDisconnect, RuntimeError, OSError) as err:
-        log.debug("stream.close_failed", error=str(err))
 
 
 async def open_stream(
@@ -432,7 +412,8 @@ async def container_stats(
     """One resource sample of a running container (409 when it does not run)."""
     coordinator = request.app.state.coordinator
     ref = await resolve(request, principal, node, ref)
-    return sample_json(await coordinator.call(node, "containers.stats_once", {"ref": ref}))
+    sample = await coordinator.call(node, methods.CONTAINERS_STATS_ONCE, methods.RefArgs(ref))
+    return sample_json(sample)
 
 
 @router.websocket("/containers/{ref}/stats/ws")
@@ -465,7 +446,7 @@ async def _send_samples(ws: WebSocket, channel: Channel) -> None:
 @router.get("/streams")
 async def node_streams(node: str, request: Request, principal: NodeAdmin) -> dict[str, Any]:
     """The streams open on the node right now, by kind (logs, stats, exec, tunnel)."""
-    counts = await request.app.state.coordinator.call(node, "streams.active", {})
+    counts = await coordinator_of(request).call(node, methods.STREAMS_ACTIVE)
     return {"node_id": node, "channels": counts}
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +30,8 @@ from starlette.requests import HTTPConnection
 from docklord.coordinator import Coordinator, container_json
 from docklord.errors import InvalidInput, NotFound, PermissionDenied
 from docklord.model import ContainerSummary, PortBinding
+from docklord.protocol import methods
+from docklord.protocol.methods import MAX_STOP_TIMEOUT, MethodArgs, NodeMethod, signal_name
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._container_policy import (
@@ -48,6 +50,8 @@ __all__ = [
     "router",
 ]
 
+A = TypeVar("A", bound=MethodArgs)
+
 router = APIRouter(prefix="/api/v1/nodes/{node}/containers", tags=["containers"])
 
 Viewer = Annotated[Principal, Depends(require_node(Role.VIEWER))]
@@ -55,8 +59,6 @@ Operator = Annotated[Principal, Depends(require_node(Role.OPERATOR))]
 
 #: Seconds a node gets beyond the stop timeout (or the exec timeout) to answer.
 MARGIN = 30.0
-#: The longest stop/restart grace period a caller may ask for, in seconds.
-MAX_STOP_TIMEOUT = 600
 #: The engine refuses memory limits below 6 MiB.
 MIN_MEMORY = 6 * 1024 * 1024
 #: Label limits (characters per key and per value, UTF-8 bytes of all keys and values): labels
@@ -78,16 +80,6 @@ _PS_UNIX = re.compile(r"-[AadefFHjlLMTwxy]+")
 _PS_BSD = re.compile(r"[aAfhjlmrsSTuvwxX]+")
 _PS_FORMAT = frozenset(("-o", "o", "-O", "O"))
 _PS_FIELDS = re.compile(r"[A-Za-z%_]+(?:,[A-Za-z%_]+)*")
-_SIGNALS = frozenset(
-    (
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
-        "XFSZ", "RTMIN", "RTMAX",
-        *(f"RTMIN+{n}" for n in range(1, 16)),
-        *(f"RTMAX-{n}" for n in range(1, 15)),
-    )
-)  # fmt: skip
 
 
 def coordinator_of(request: HTTPConnection) -> Coordinator:
@@ -298,23 +290,11 @@ class ExecIn(StrictModel):
         return value
 
 
-def _signal(value: str) -> str:
-    name = value.strip().upper()
-    if name.isdigit():
-        if not 1 <= int(name) <= 64:
-            raise ValueError("a signal number is between 1 and 64")
-        return str(int(name))
-    name = name.removeprefix("SIG")
-    if name not in _SIGNALS:
-        raise ValueError(f"unknown signal {value!r} (try SIGTERM, KILL or 9)")
-    return f"SIG{name}"
-
-
 Timeout = Annotated[
     int | None, Query(ge=0, le=MAX_STOP_TIMEOUT, description="seconds before SIGKILL")
 ]
 Signal = Annotated[
-    str, Query(max_length=20, description="SIGKILL, KILL, 9..."), AfterValidator(_signal)
+    str, Query(max_length=20, description="SIGKILL, KILL, 9..."), AfterValidator(signal_name)
 ]
 
 
@@ -408,16 +388,10 @@ async def create_container(
         params=body.audit_params(),
     ) as entry:  # fmt: skip
         await check_create(coordinator, principal, node, body)
-        result = await coordinator.call(
-            node, "containers.create", body.model_dump(exclude_none=True)
-        )
-        entry.target = result["id"]
-    return {
-        "id": result["id"],
-        "name": result["name"],
-        "node_id": node,
-        "started": result["started"],
-    }
+        args = methods.CreateArgs.from_json(body.model_dump(exclude_none=True))
+        result = await coordinator.call(node, methods.CONTAINERS_CREATE, args)
+        entry.target = result.id
+    return {"id": result.id, "name": result.name, "node_id": node, "started": result.started}
 
 
 @router.get("/{ref}")
@@ -433,8 +407,8 @@ async def inspect_container(
     if raw and not operator:
         raise PermissionDenied("raw inspect needs the operator role (it shows the environment)")
     container = await resolve(request, principal, node, ref)
-    args = {"ref": container, "raw": raw}
-    doc = await coordinator_of(request).call(node, "containers.inspect", args)
+    args = methods.InspectArgs(ref=container, raw=raw)
+    doc = await coordinator_of(request).call(node, methods.CONTAINERS_INSPECT, args)
     return details_json(node, doc, reveal_env=operator, raw=raw)
 
 
@@ -453,9 +427,9 @@ async def remove_container(
         request, principal, "container.remove", node=node, target=ref, params=params
     ) as entry:
         entry.target = await resolve(request, principal, node, ref)
-        args = {"ref": entry.target, **params}
-        result = await coordinator_of(request).call(node, "containers.remove", args)
-        entry.target = result["id"]
+        args = methods.RemoveArgs(ref=entry.target, force=force, volumes=volumes)
+        result = await coordinator_of(request).call(node, methods.CONTAINERS_REMOVE, args)
+        entry.target = result.id
     return Response(status_code=204)
 
 
@@ -464,20 +438,20 @@ async def _act(
     principal: Principal,
     node: str,
     ref: str,
-    action: str,
+    method: NodeMethod[A, methods.ContainerState],
+    args_for: Callable[[str], A],
     params: dict[str, Any],
     timeout: float | None = None,  # noqa: ASYNC109 - travels to the node with the request
 ) -> dict[str, Any]:
+    action = method.name.removeprefix("containers.")
     async with audited(
         request, principal, f"container.{action}", node=node, target=ref, params=params or None
     ) as entry:
         entry.target = await resolve(request, principal, node, ref)
-        args = {"ref": entry.target, **{k: v for k, v in params.items() if v is not None}}
-        result = await coordinator_of(request).call(
-            node, f"containers.{action}", args, timeout=timeout
-        )
-        entry.target = result["id"]
-    return {"id": result["id"], "node_id": node, "action": action, "state": result["state"]}
+        args = args_for(entry.target)
+        result = await coordinator_of(request).call(node, method, args, timeout=timeout)
+        entry.target = result.id
+    return {"id": result.id, "node_id": node, "action": action, "state": result.state}
 
 
 @router.post("/{ref}/start")
@@ -485,7 +459,7 @@ async def start_container(
     node: str, ref: str, principal: Operator, request: Request
 ) -> dict[str, Any]:
     """Start a container; answers its state afterwards."""
-    return await _act(request, principal, node, ref, "start", {})
+    return await _act(request, principal, node, ref, methods.CONTAINERS_START, methods.RefArgs, {})
 
 
 @router.post("/{ref}/stop")
@@ -498,7 +472,10 @@ async def stop_container(
 ) -> dict[str, Any]:
     """Stop a container: SIGTERM, then SIGKILL after ``timeout`` s (default: its own)."""
     deadline = (MAX_STOP_TIMEOUT if timeout is None else timeout) + MARGIN
-    return await _act(request, principal, node, ref, "stop", {"timeout": timeout}, deadline)
+    return await _act(
+        request, principal, node, ref, methods.CONTAINERS_STOP,
+        lambda found: methods.StopArgs(found, timeout), {"timeout": timeout}, deadline,
+    )  # fmt: skip
 
 
 @router.post("/{ref}/restart")
@@ -511,7 +488,10 @@ async def restart_container(
 ) -> dict[str, Any]:
     """Restart a container (stop as for ``stop``, then start)."""
     deadline = (MAX_STOP_TIMEOUT if timeout is None else timeout) + MARGIN
-    return await _act(request, principal, node, ref, "restart", {"timeout": timeout}, deadline)
+    return await _act(
+        request, principal, node, ref, methods.CONTAINERS_RESTART,
+        lambda found: methods.StopArgs(found, timeout), {"timeout": timeout}, deadline,
+    )  # fmt: skip
 
 
 @router.post("/{ref}/kill")
@@ -519,7 +499,10 @@ async def kill_container(
     node: str, ref: str, principal: Operator, request: Request, signal: Signal = "SIGKILL"
 ) -> dict[str, Any]:
     """Send a signal to a running container's main process (default SIGKILL)."""
-    return await _act(request, principal, node, ref, "kill", {"signal": signal})
+    return await _act(
+        request, principal, node, ref, methods.CONTAINERS_KILL,
+        lambda found: methods.KillArgs(found, signal), {"signal": signal},
+    )  # fmt: skip
 
 
 @router.post("/{ref}/pause")
@@ -527,7 +510,7 @@ async def pause_container(
     node: str, ref: str, principal: Operator, request: Request
 ) -> dict[str, Any]:
     """Freeze every process of a running container."""
-    return await _act(request, principal, node, ref, "pause", {})
+    return await _act(request, principal, node, ref, methods.CONTAINERS_PAUSE, methods.RefArgs, {})
 
 
 @router.post("/{ref}/unpause")
@@ -535,7 +518,8 @@ async def unpause_container(
     node: str, ref: str, principal: Operator, request: Request
 ) -> dict[str, Any]:
     """Thaw a paused container."""
-    return await _act(request, principal, node, ref, "unpause", {})
+    unpause = methods.CONTAINERS_UNPAUSE
+    return await _act(request, principal, node, ref, unpause, methods.RefArgs, {})
 
 
 @router.get("/{ref}/top")
@@ -550,8 +534,8 @@ async def top_container(
 ) -> dict[str, Any]:
     """The processes of a running container: ``{"titles": [...], "processes": [[...]]}``."""
     check_ps_args(principal, ps_args)
-    args = {"ref": await resolve(request, principal, node, ref), "ps_args": ps_args}
-    result: dict[str, Any] = await coordinator_of(request).call(node, "containers.top", args)
+    args = methods.TopArgs(ref=await resolve(request, principal, node, ref), ps_args=ps_args)
+    result = await coordinator_of(request).call(node, methods.CONTAINERS_TOP, args)
     return {"titles": result["titles"], "processes": result["processes"]}
 
 
@@ -566,8 +550,11 @@ async def exec_in_container(
         request, principal, "container.exec", node=node, target=ref, params=params
     ) as entry:
         entry.target = await resolve(request, principal, node, ref)
-        args = {"ref": entry.target, **body.model_dump(exclude_none=True)}
-        result: dict[str, Any] = await coordinator_of(request).call(
-            node, "containers.exec", args, timeout=body.timeout + MARGIN
+        args = methods.ExecArgs(
+            ref=entry.target, cmd=body.cmd, env=body.env, workdir=body.workdir,
+            user=body.user, timeout=body.timeout,
+        )  # fmt: skip
+        result = await coordinator_of(request).call(
+            node, methods.CONTAINERS_EXEC, args, timeout=body.timeout + MARGIN
         )
-    return result
+    return result.to_json()

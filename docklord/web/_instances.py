@@ -29,6 +29,7 @@ from docklord.errors import (
     NotFound,
     PermissionDenied,
 )
+from docklord.protocol import methods
 from docklord.store import Instance
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require
@@ -196,15 +197,18 @@ async def _create_on(
 ) -> Instance:
     store = coordinator.store
     reserved = await store.reserve_instance(principal.user_id, node_id, key)
-    args = {"instance_id": reserved.id, "owner": principal.username, "ssh_public_key": key}
+    args = methods.InstanceCreateArgs(reserved.id, principal.username, key)
     try:
-        made = await coordinator.call(node_id, "instances.create", args, timeout=CREATE_TIMEOUT)
-        await store.complete_instance(reserved.id, made["container_id"], made["ports"]["ssh"])
+        made = await coordinator.call(
+            node_id, methods.INSTANCES_CREATE, args, timeout=CREATE_TIMEOUT
+        )
+        await store.complete_instance(reserved.id, made.container_id, made.ports["ssh"])
     except BaseException as exc:
         if isinstance(exc, LinkError):
             # The node may have made the container before the answer was lost: remove it.
             with contextlib.suppress(DocklordError):
-                await coordinator.call(node_id, "instances.delete", {"instance_id": reserved.id})
+                gone = methods.InstanceArgs(reserved.id)
+                await coordinator.call(node_id, methods.INSTANCES_DELETE, gone)
         await store.delete_instance(reserved.id)
         raise
     return await store.get_instance(reserved.id)
@@ -226,6 +230,9 @@ async def stop_instance(
     return await _act(request, principal, instance_id, "stop", "stopped")
 
 
+_ACTIONS = {"start": methods.INSTANCES_START, "stop": methods.INSTANCES_STOP}
+
+
 async def _act(
     request: Request, principal: Principal, instance_id: str, action: str, done: str
 ) -> dict[str, Any]:
@@ -235,10 +242,9 @@ async def _act(
     async with audited(
         request, principal, f"instance.{action}", node=instance.node_id, target=instance.id
     ):
-        result = await coordinator.call(
-            instance.node_id, f"instances.{action}", {"instance_id": instance.id}
-        )
-    data = {**instance_json(instance, coordinator), "state": result["state"]}
+        method = _ACTIONS[action]
+        result = await coordinator.call(instance.node_id, method, methods.InstanceArgs(instance.id))
+    data = {**instance_json(instance, coordinator), "state": result.state}
     return _answer(f"instance {instance.id} {done}", data)
 
 
@@ -253,11 +259,11 @@ async def delete_instance(
     async with audited(
         request, principal, "instance.delete", node=instance.node_id, target=instance.id
     ):
-        args = {"instance_id": instance.id}
+        args = methods.InstanceArgs(instance.id)
         # A container removed on the node already: the instance is forgotten all the same.
         with contextlib.suppress(NotFound):
             await coordinator.call(
-                instance.node_id, "instances.delete", args, timeout=CREATE_TIMEOUT
+                instance.node_id, methods.INSTANCES_DELETE, args, timeout=CREATE_TIMEOUT
             )
         await coordinator.store.delete_instance(instance.id)
     data = {**instance_json(instance, coordinator), "state": "deleted"}

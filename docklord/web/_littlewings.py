@@ -35,13 +35,14 @@ from docklord._aio import first_of
 from docklord.coordinator import container_json
 from docklord.errors import DocklordError, InvalidInput, NotFound
 from docklord.link import Channel
-from docklord.protocol import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT
+from docklord.protocol import COMMAND_TIMEOUT, MAX_COMMAND, STDERR, STDOUT, methods
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import receive_message
 from docklord.web._container_policy import may_reach
-from docklord.web._container_streams import LineSplitter, close_ws, open_stream
+from docklord.web._container_streams import LineSplitter, open_stream
 from docklord.web._containers import check_text
+from docklord.web._ws_close import close_ws
 
 __all__ = ["EXPIRED_CLOSE", "HEARTBEAT_TIMEOUT", "heartbeat_window", "router"]
 
@@ -208,11 +209,11 @@ class _Session:
             await self.send(await self._command(node_id, container_id, command))
 
     async def _command(self, node_id: str, container_id: str, command: str) -> dict[str, Any]:
-        args = {"ref": container_id, "command": command, "timeout": COMMAND_TIMEOUT}
+        args = methods.CommandArgs(ref=container_id, command=command, timeout=COMMAND_TIMEOUT)
         params = {"cmd": ["sh", "-c", command], "via": "littlewings"}
         try:
             result = await self.coordinator.call(
-                node_id, "littlewings.command", args, timeout=COMMAND_TIMEOUT + 10
+                node_id, methods.LITTLEWINGS_COMMAND, args, timeout=COMMAND_TIMEOUT + 10
             )
         except DocklordError as exc:
             await audit(
@@ -233,7 +234,7 @@ class _Session:
             target=container_id,
             params=params,
         )
-        return {"type": "output", "command": command, **result}
+        return {"type": "output", "command": command, **result.to_json()}
 
     # ---- heartbeat -----------------------------------------------------------------------
 

@@ -1,33 +1,16 @@
-"""Who is calling (:class:`Principal`) and the roles (:class:`Role`), apart from how they are
-established (``docklord.web._auth``), so that the live-socket registry (``_live``) can name a
-principal without importing authentication, which imports it.
+"""Who is calling (:class:`Principal`, with its :class:`~docklord.model.Role`), apart from how
+it is established (``docklord.web._auth``), so that the live-socket registry (``_live``) can
+name a principal without importing authentication, which imports it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum
 
-__all__ = ["Principal", "Role"]
+from docklord.model import Role
 
-
-class Role(IntEnum):
-    """What a caller may do; each role includes the ones below it."""
-
-    VIEWER = 1
-    OPERATOR = 2
-    ADMIN = 3
-
-    @classmethod
-    def parse(cls, name: str) -> Role:
-        """The role called ``name`` (``admin``, ``operator``, ``viewer``)."""
-        return cls[str(name).upper()]
-
-    @property
-    def label(self) -> str:
-        """The role's name as the API writes it (``admin``)."""
-        return self.name.lower()
+__all__ = ["Principal", "Role"]  # Role: re-exported, it lives in docklord.model
 
 
 @dataclass(frozen=True, slots=True)

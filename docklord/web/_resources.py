@@ -20,6 +20,7 @@ from pydantic import Field
 from docklord.coordinator import iso
 from docklord.errors import DocklordError, LinkClosed, LinkError, NotFound
 from docklord.link import Channel
+from docklord.protocol import methods
 from docklord.web._audit import audit, audited
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._containers import (
@@ -90,7 +91,7 @@ def _check(pattern: re.Pattern[str], kind: str, ref: str) -> str:
 @router.get("/images")
 async def list_images(node: str, principal: Viewer, request: Request) -> dict[str, Any]:
     """The node's images (``created`` as ISO 8601)."""
-    result = await coordinator_of(request).call(node, "images.list")
+    result = await coordinator_of(request).call(node, methods.IMAGES_LIST)
     return {"node_id": node, "images": [_with_iso(i, "created") for i in result["images"]]}
 
 
@@ -184,9 +185,9 @@ async def remove_image(
     async with audited(
         request, principal, "image.remove", node=node, target=ref, params={"force": force}
     ):
-        args = {"ref": _check(_IMAGE_REF, "image", ref), "force": force}
-        result = await coordinator_of(request).call(node, "images.remove", args)
-    return {"node_id": node, "deleted": result["deleted"]}
+        args = methods.ImageRemoveArgs(ref=_check(_IMAGE_REF, "image", ref), force=force)
+        result = await coordinator_of(request).call(node, methods.IMAGES_REMOVE, args)
+    return {"node_id": node, "deleted": result.deleted}
 
 
 @router.post("/images/prune")
@@ -200,7 +201,8 @@ async def prune_images(
     """Remove unused images: ``{"deleted": [...], "space_reclaimed": bytes}``."""
     params = {"dangling": dangling, "labels": label or []}
     async with audited(request, principal, "image.prune", node=node, params=params):
-        result = await coordinator_of(request).call(node, "images.prune", params)
+        args = methods.PruneArgs(labels=label or [], dangling=dangling)
+        result = await coordinator_of(request).call(node, methods.IMAGES_PRUNE, args)
     return {"node_id": node, **result}
 
 
@@ -210,7 +212,7 @@ async def prune_images(
 @router.get("/volumes")
 async def list_volumes(node: str, principal: Viewer, request: Request) -> dict[str, Any]:
     """The node's volumes (``created`` as ISO 8601, ``null`` when the engine does not say)."""
-    result = await coordinator_of(request).call(node, "volumes.list")
+    result = await coordinator_of(request).call(node, methods.VOLUMES_LIST)
     return {"node_id": node, "volumes": [_with_iso(v, "created") for v in result["volumes"]]}
 
 
@@ -223,7 +225,10 @@ async def create_volume(
     async with audited(
         request, principal, "volume.create", node=node, target=body.name, params=params
     ) as entry:
-        result = await coordinator_of(request).call(node, "volumes.create", params)
+        args = methods.VolumeCreateArgs(
+            name=body.name, labels=body.labels, driver=body.driver or "local"
+        )
+        result = await coordinator_of(request).call(node, methods.VOLUMES_CREATE, args)
         entry.target = result["name"]
     return {"node_id": node, **_with_iso(result, "created")}
 
@@ -236,8 +241,8 @@ async def remove_volume(
     async with audited(
         request, principal, "volume.remove", node=node, target=name, params={"force": force}
     ):
-        args = {"name": _check(_NAME, "volume", name), "force": force}
-        await coordinator_of(request).call(node, "volumes.remove", args)
+        args = methods.VolumeRemoveArgs(name=_check(_NAME, "volume", name), force=force)
+        await coordinator_of(request).call(node, methods.VOLUMES_REMOVE, args)
     return Response(status_code=204)
 
 
@@ -248,7 +253,8 @@ async def prune_volumes(
     """Remove the volumes no container uses (narrowed by ``label``)."""
     params = {"labels": label or []}
     async with audited(request, principal, "volume.prune", node=node, params=params):
-        result = await coordinator_of(request).call(node, "volumes.prune", params)
+        args = methods.PruneArgs(labels=label or [])
+        result = await coordinator_of(request).call(node, methods.VOLUMES_PRUNE, args)
     return {"node_id": node, **result}
 
 
@@ -258,7 +264,7 @@ async def prune_volumes(
 @router.get("/networks")
 async def list_networks(node: str, principal: Viewer, request: Request) -> dict[str, Any]:
     """The node's networks (including ``bridge``, ``host`` and ``none``)."""
-    result = await coordinator_of(request).call(node, "networks.list")
+    result = await coordinator_of(request).call(node, methods.NETWORKS_LIST)
     return {"node_id": node, "networks": result["networks"]}
 
 
@@ -271,7 +277,13 @@ async def create_network(
     async with audited(
         request, principal, "network.create", node=node, target=body.name, params=params
     ):
-        result = await coordinator_of(request).call(node, "networks.create", params)
+        args = methods.NetworkCreateArgs(
+            name=body.name,
+            driver=body.driver or "bridge",
+            labels=body.labels,
+            internal=body.internal,
+        )
+        result = await coordinator_of(request).call(node, methods.NETWORKS_CREATE, args)
     return {"node_id": node, **result}
 
 
@@ -279,6 +291,6 @@ async def create_network(
 async def remove_network(node: str, ref: str, principal: Operator, request: Request) -> Response:
     """Remove a network by name or id; one with containers attached answers 409."""
     async with audited(request, principal, "network.remove", node=node, target=ref):
-        args = {"ref": _check(_NAME, "network", ref)}
-        await coordinator_of(request).call(node, "networks.remove", args)
+        args = methods.RefArgs(ref=_check(_NAME, "network", ref))
+        await coordinator_of(request).call(node, methods.NETWORKS_REMOVE, args)
     return Response(status_code=204)

@@ -7,33 +7,21 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
 from docklord._aio import first_of
 from docklord.coordinator import Subscriber
-from docklord.errors import DocklordError, InvalidInput, PermissionDenied, Unauthenticated
+from docklord.errors import DocklordError, InvalidInput, PermissionDenied
 from docklord.link import StarletteWebSocketTransport
 from docklord.web._auth import Principal, Role, authenticate, live_socket, websocket_policy
 from docklord.web._container_policy import visible_message
+from docklord.web._ws_close import TOO_SLOW, close_ws
 
-__all__ = ["close_for", "pump_subscriber", "router"]
+__all__ = ["pump_subscriber", "router"]
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter()
-
-#: Close codes: 4401 unauthenticated, 4403 forbidden, 4400 bad request, 4408 client too slow.
-CLOSE_CODES = {Unauthenticated: 4401, PermissionDenied: 4403, InvalidInput: 4400}
-TOO_SLOW = 4408
-
-
-async def close_for(ws: WebSocket, exc: DocklordError) -> None:
-    """Accept (if needed) and close ``ws`` with the close code and reason for ``exc``."""
-    code = next((c for t, c in CLOSE_CODES.items() if isinstance(exc, t)), 4500)
-    if ws.client_state is WebSocketState.CONNECTING:
-        await ws.accept()
-    if ws.client_state is WebSocketState.CONNECTED:
-        await ws.close(code=code, reason=exc.message[:120])
 
 
 async def ws_principal(ws: WebSocket, role: Role) -> Principal:
@@ -68,7 +56,7 @@ async def events_ws(ws: WebSocket) -> None:
         principal = await ws_principal(ws, Role.VIEWER)
         since = parse_since(ws.query_params.get("since_seq"))
     except DocklordError as exc:
-        await close_for(ws, exc)
+        await close_ws(ws, exc)
         return
     await ws.accept()
     fleet = ws.app.state.coordinator.fleet

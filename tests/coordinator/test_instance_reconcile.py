@@ -35,13 +35,15 @@ class FakeNode:
         self.calls: list[tuple[str, Any]] = []
         self.offline = False
 
-    async def call(self, node_id: str, method: str, args: Any = None, **_: Any) -> Any:
-        self.calls.append((method, args))
+    async def call(self, node_id: str, method: Any, args: Any = None, **_: Any) -> Any:
+        # What the link carries: the method's name and its arguments as JSON.
+        self.calls.append((method.name, None if args is None else args.to_json()))
         if self.offline:
             raise NodeOffline(f"node {node_id} is offline")
-        if method == "instances.list":
-            return {"instances": self.instances}
-        return {"deleted": True}
+        if method.name == "instances.list":
+            listed = {"instances": self.instances, "max_instances": 20, "port_base": 1024}
+            return method.decode_result(listed)
+        return method.decode_result({"deleted": True})
 
 
 def _online(fleet: Fleet, node_id: str) -> None:

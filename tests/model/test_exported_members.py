@@ -34,6 +34,7 @@ def test_public_surface_is_pinned() -> None:
             "PruneResult",
             "PullProgress",
             "Resume",
+            "Role",
             "StatsSample",
             "VolumeSummary",
             "split_stamp",

@@ -20,10 +20,10 @@ from docklord.node._ops_containers import (
     methods,
     to_json,
 )
+from docklord.protocol.methods import signal_name as _signal
 from docklord.web._containers import (
     ContainerCreate,
     ExecIn,
-    _signal,
     details_json,
     parse_memory,
     summary_from_json,
