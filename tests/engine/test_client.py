@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -30,7 +31,11 @@ async def test_connect_negotiates_and_describes_the_engine(docker_host: str) -> 
         assert info.api_version == min(info.api_version, MAX_API_VERSION, key=_ver)
         assert info.version and info.os == "linux" and info.arch
         assert info.images >= 1
-        assert await engine.info() == info
+        # The same engine described again; its counts may move meanwhile (the other worker).
+        again = await engine.info()
+        assert dataclasses.replace(again, containers=0, images=0) == dataclasses.replace(
+            info, containers=0, images=0
+        )
         await engine.ping()
     finally:
         await engine.aclose()

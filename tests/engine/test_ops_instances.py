@@ -11,6 +11,7 @@ import contextlib
 import random
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,13 @@ HOST = "127.0.0.1"
 MakeOps = Callable[..., Operations]
 
 
+#: The port block of one test: its instances take ports from its base up.
+BLOCK = 100
+
+
 def _pick_base() -> int:
     for _ in range(200):
-        base = random.randrange(20000, 32000, 50)
+        base = random.randrange(20000, 32000, BLOCK)
         if all(port_is_free(HOST, port) for port in range(base, base + 30)):
             return base
     raise AssertionError("no 30 free ports between 20000 and 32000 on 127.0.0.1")
@@ -53,16 +58,20 @@ def _public_key(private: Ed25519PrivateKey, comment: str = "alice@laptop") -> st
 KEY = _public_key(Ed25519PrivateKey.generate())
 
 
-async def _remove_instances(engine: Engine) -> None:
+async def _remove_instances(engine: Engine, since: float) -> None:
+    """Remove the instances made since ``since`` (by this test: ``scripts/test`` runs the tests
+    that make instances one at a time, never beside each other); older ones, someone else's,
+    stay."""
     for summary in await engine.list_containers(filters={"label": [INSTANCE_LABEL]}):
-        with contextlib.suppress(NotFound):
-            await engine.remove(summary.id, force=True, volumes=True)
+        if summary.created >= since:
+            with contextlib.suppress(NotFound):
+                await engine.remove(summary.id, force=True, volumes=True)
 
 
 @pytest.fixture
 async def make_ops(engine: Engine, instance_image: str) -> AsyncIterator[MakeOps]:
-    """Builds node operations for instances on a fresh port base; cleans up instances."""
-    await _remove_instances(engine)
+    """Builds node operations for instances on a fresh port base; cleans up its instances."""
+    since = time.time() - 1  # the engine's creation times have a second's precision at worst
     base = _pick_base()
 
     def make(**settings: Any) -> Operations:
@@ -70,7 +79,7 @@ async def make_ops(engine: Engine, instance_image: str) -> AsyncIterator[MakeOps
         return Operations(engine, instances=InstanceSettings(**values))
 
     yield make
-    await _remove_instances(engine)
+    await _remove_instances(engine, since)
 
 
 @contextlib.contextmanager
