@@ -28,6 +28,16 @@ export function SocketBadge() {
   );
 }
 
+/** The API's message (or any error text) as an alert; nothing when there is none. */
+export function ErrorLine(props: { error: string | null | undefined }) {
+  if (!props.error) return null;
+  return (
+    <p class="error" role="alert">
+      {props.error}
+    </p>
+  );
+}
+
 /** A modal confirmation (an in-page <dialog>, so it is styled and testable). */
 export function Confirm(props: {
   text: string;

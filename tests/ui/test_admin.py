@@ -117,6 +117,9 @@ async def test_an_admin_adds_a_node_runs_its_command_renames_and_revokes_it(
     await expect(added).to_contain_text("Host")  # the details came with the link
     await assert_no_reload(page)
     await page.screenshot(path=SCREENSHOTS / "nodes-admin-desktop.png")
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await page.screenshot(path=SCREENSHOTS / "nodes-admin-phone.png", full_page=True)
+    await page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
     await page.get_by_role("button", name="Done").click()
     await expect(page.get_by_test_id("node-command")).to_have_count(0)
 
@@ -319,6 +322,9 @@ async def test_a_token_made_in_the_ui_works_with_curl_and_is_never_shown_again(
     assert token not in await page.content()
     await expect(page.get_by_test_id("new-token")).to_have_count(0)
     await page.screenshot(path=SCREENSHOTS / "account-desktop.png", full_page=True)
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await page.screenshot(path=SCREENSHOTS / "account-phone.png", full_page=True)
+    await page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
     await row.get_by_role("button", name="Revoke token ci-token").click()
     await page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
     await expect(row).to_contain_text("revoked")

@@ -396,6 +396,11 @@ async def test_an_event_links_to_the_logs_around_its_time(
     await expect(page.get_by_test_id("logs-status")).to_contain_text("following")
     await page.get_by_role("searchbox").fill(f"^{first_run} 1$")
     await expect(page.get_by_test_id("match-count")).to_have_text("1 / 1 matches")
+    await go(page, f"/events?q={name}")
+    await expect(starts).to_have_count(2)
+    await page.screenshot(path=SCREENSHOTS / "events-desktop.png")
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await page.screenshot(path=SCREENSHOTS / "events-phone.png", full_page=True)
 
 
 def stamp_key(time: str) -> str:
@@ -463,6 +468,9 @@ async def test_merged_logs_of_two_containers_on_two_nodes_interleave_by_time(
         tagged = await page.locator(".log-source").all()
         colours = {await tag.evaluate("e => getComputedStyle(e).color") for tag in tagged}
         assert len(colours) == 2, colours
+        await page.screenshot(path=SCREENSHOTS / "merged-logs-desktop.png")
+        await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+        await page.screenshot(path=SCREENSHOTS / "merged-logs-phone.png", full_page=True)
     finally:
         other.stop()
         await ui_api.delete(f"/api/v1/nodes/{other.node_id}")

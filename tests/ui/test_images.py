@@ -22,6 +22,7 @@ from playwright.async_api import Locator, Page, expect
 from docklord.testing import TEST_LABEL, eventually, unique_name
 from tests.e2e.conftest import Cluster
 from tests.ui.conftest import (
+    DESKTOP,
     PHONE,
     SCREENSHOTS,
     VIEWER_PASSWORD,
@@ -367,6 +368,9 @@ async def test_a_volume_is_created_shown_in_use_and_removed_live(
     await expect(row.get_by_role("link", name=user)).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=SCREENSHOTS / "volumes-desktop.png")
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await page.screenshot(path=SCREENSHOTS / "volumes-phone.png", full_page=True)
+    await page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
     await row.get_by_role("button", name="Remove").click()
     await page.get_by_role("dialog").get_by_role("button", name="Remove").click()

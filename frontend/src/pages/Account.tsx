@@ -4,7 +4,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { type ApiToken, adminApi } from "../api-admin";
-import { Confirm } from "../components";
+import { Confirm, ErrorLine } from "../components";
 import { date } from "../format";
 import { stopLive } from "../live";
 import { messageOf, ShownOnce } from "../once";
@@ -65,11 +65,7 @@ function PasswordForm() {
         New password again{" "}
         <input name="again" type="password" required minLength={8} autocomplete="new-password" />
       </label>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {done && <output>{done}</output>}
       <div class="buttons">
         <button type="submit" disabled={busy}>
@@ -123,11 +119,7 @@ function TokenRow({ token, onRevoked }: { token: ApiToken; onRevoked: () => void
             Revoke
           </button>
         )}
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         {confirming && (
           <Confirm
             text={`Revoke the token ${token.name}? It stops working at once.`}
@@ -205,11 +197,7 @@ function Tokens() {
         </label>
         <button type="submit">Create token</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="table-wrap">
         <table class="admin">
           <thead>

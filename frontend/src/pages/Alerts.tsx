@@ -22,7 +22,7 @@ import {
   type RuleBody,
   type TestResult,
 } from "../api-alerts";
-import { Confirm } from "../components";
+import { Confirm, ErrorLine } from "../components";
 import { date } from "../format";
 import { listeners, socketState } from "../live";
 import { location, setParams } from "../router";
@@ -186,11 +186,7 @@ function AlertList({ channels }: { channels: Map<number, Channel> }) {
           </select>
         </label>
       </div>
-      {list.error && (
-        <p class="error" role="alert">
-          {list.error}
-        </p>
-      )}
+      <ErrorLine error={list.error} />
       <ul class="alert-list">
         {list.alerts.map((a) => (
           <AlertItem key={a.id} a={a} channels={channels} />
@@ -370,11 +366,7 @@ function RuleForm(props: { rule: Rule | null; channels: Channel[]; done: () => v
           </label>
         ))}
       </fieldset>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="buttons">
         <button type="button" onClick={props.done}>
           Cancel
@@ -422,11 +414,7 @@ function Rules(props: { rules: Rule[]; channels: Channel[]; reload: () => void }
           }}
         />
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="table-wrap">
         <table class="containers">
           <thead>
@@ -542,11 +530,7 @@ function ChannelForm(props: { done: () => void }) {
         Backoff (s, doubling)
         <input name="backoff" type="number" step="any" min="0.01" max="300" defaultValue="2" />
       </label>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="buttons">
         <button type="button" onClick={props.done}>
           Cancel
@@ -605,11 +589,7 @@ function Channels(props: { channels: Channel[]; reload: () => void }) {
           }}
         />
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="table-wrap">
         <table class="containers">
           <thead>
@@ -715,11 +695,7 @@ export function Alerts() {
   return (
     <main class="alerts-page">
       <h1>Alerts</h1>
-      {config.error && (
-        <p class="error" role="alert">
-          {config.error}
-        </p>
-      )}
+      <ErrorLine error={config.error} />
       <AlertList channels={channels} />
       <Rules rules={config.rules} channels={config.channels} reload={config.reload} />
       <Channels channels={config.channels} reload={config.reload} />

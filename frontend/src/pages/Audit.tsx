@@ -16,6 +16,7 @@ import {
   toCsv,
   toNdjson,
 } from "../api-audit";
+import { ErrorLine } from "../components";
 import { date } from "../format";
 import { listeners, socketState } from "../live";
 import { location, setParams } from "../router";
@@ -270,11 +271,7 @@ export function Audit() {
         <Export filter={filter} />
       </div>
       <Filters filter={filter} entries={log.entries} />
-      {log.error && (
-        <p class="error" role="alert">
-          {log.error}
-        </p>
-      )}
+      <ErrorLine error={log.error} />
       <p class="muted" aria-live="polite">
         {log.loading
           ? "Loading…"

@@ -2,7 +2,7 @@ import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { actionsFor, type ContainerAction, DESTRUCTIVE, run } from "../actions";
 import { ApiError, api } from "../api";
-import { Confirm, StateBadge } from "../components";
+import { Confirm, ErrorLine, StateBadge } from "../components";
 import { bytes, date, percent, port, shortId } from "../format";
 import { mayOperate, me } from "../session";
 import { findContainer, version } from "../store";
@@ -76,11 +76,7 @@ function Actions({ c }: { c: Row }) {
           {pending === a ? "…" : ""}
         </button>
       ))}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {asking && (
         <Confirm
           text={
@@ -196,11 +192,7 @@ export function Container({ node, reference }: { node: string; reference: string
         )}
       </section>
       <KeyValues title="Labels" data={c.labels} />
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {details && (
         <>
           <KeyValues title="Environment" data={env} />

@@ -15,7 +15,7 @@ import {
   resources,
   useLiveList,
 } from "../api-resources";
-import { Confirm } from "../components";
+import { Confirm, ErrorLine } from "../components";
 import { bytes, date, shortId } from "../format";
 import { containerPath, location, setParams } from "../router";
 import { allContainers, version } from "../store";
@@ -153,11 +153,7 @@ function PullPanel({ node }: { node: string }) {
             <strong>{pull.image}</strong> <span>{PHASE_TEXT[pull.phase]}</span>{" "}
             <span class="muted">{pull.status}</span>
           </p>
-          {pull.error && (
-            <p class="error" role="alert">
-              {pull.error}
-            </p>
-          )}
+          <ErrorLine error={pull.error} />
           <ul class="layers">
             {pull.layers.map((l) => (
               <LayerBar key={l.id} layer={l} />
@@ -294,11 +290,7 @@ function Prune(props: { node: string; images: Image[]; usedBy: Map<string, Conta
           Pruned {result.deleted.length} ({bytes(result.space_reclaimed)} reclaimed)
         </output>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {mode && (
         <Confirm
           text={
@@ -364,11 +356,7 @@ export function Images({ node }: { node: string }) {
         </span>
         {operate && items && <Prune node={node} images={items} usedBy={usedBy} />}
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="table-wrap">
         <table class="containers resources" aria-label="Images">
           <thead>

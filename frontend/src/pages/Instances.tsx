@@ -10,7 +10,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api";
 import { type Instance, instancesApi } from "../api-instances";
-import { Confirm, StateBadge } from "../components";
+import { Confirm, ErrorLine, StateBadge } from "../components";
 import { liveSince } from "../live";
 import { me } from "../session";
 import { containers, instanceEvents, key, nodes, version } from "../store";
@@ -99,7 +99,7 @@ function titleOf(err: ApiError): string | null {
   return null;
 }
 
-function ErrorLine({ err }: { err: ApiError }) {
+function RefusalLine({ err }: { err: ApiError }) {
   const title = titleOf(err);
   return (
     <p class="error" role="alert" data-testid="instance-error">
@@ -187,7 +187,7 @@ function CreateForm({ onCreated }: { onCreated: (made: Instance) => void }) {
           {busy ? "Creating…" : "Create instance"}
         </button>
       </div>
-      {error && <ErrorLine err={error} />}
+      {error && <RefusalLine err={error} />}
     </form>
   );
 }
@@ -284,11 +284,7 @@ function InstanceCard(props: {
           </button>
         )}
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {asking && (
         <Confirm
           text={`Delete instance ${instance.id}? Its container and everything in it are removed, and its ports are freed.`}
@@ -347,11 +343,7 @@ export function Instances() {
       </p>
       <CreateForm onCreated={answered} />
       <h2>{everyone ? "Everyone's instances" : "Your instances"}</h2>
-      {loadError && (
-        <p class="error" role="alert">
-          {loadError}
-        </p>
-      )}
+      <ErrorLine error={loadError} />
       {rows !== null && list.length === 0 && (
         <p class="muted" data-testid="no-instances">
           No instance yet.

@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { ApiError } from "../api";
+import { ErrorLine } from "../components";
 import { signIn } from "../session";
 
 export function Login() {
@@ -32,11 +33,7 @@ export function Login() {
           Password
           <input name="password" type="password" autocomplete="current-password" required />
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         <button type="submit" disabled={busy}>
           Sign in
         </button>

@@ -4,7 +4,7 @@
 
 import { useState } from "preact/hooks";
 import { adminApi, formatLabels, type NewNode, parseLabels, type Registered } from "../api-admin";
-import { Confirm } from "../components";
+import { Confirm, ErrorLine } from "../components";
 import { messageOf, ShownOnce } from "../once";
 import { me } from "../session";
 import { type NodeView, nodes, putNode, version } from "../store";
@@ -96,11 +96,7 @@ export function AddNode() {
       <label>
         Node id <input name="node_id" placeholder="random" />
       </label>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="buttons">
         <button type="button" onClick={() => setOpen(false)}>
           Cancel
@@ -182,11 +178,7 @@ export function NodeControls({ node }: { node: NodeView }) {
           </button>
         </div>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {confirming && (
         <Confirm
           text={`Revoke node ${title}? Its link closes at once and it is refused from then on; it must be added again to come back.`}

@@ -17,7 +17,7 @@ import {
   useUsage,
   type Volume,
 } from "../api-resources";
-import { Confirm } from "../components";
+import { Confirm, ErrorLine } from "../components";
 import { bytes, date, shortId } from "../format";
 import { containerPath, location, setParams } from "../router";
 import { nodes, type TimelineEntry, version } from "../store";
@@ -81,11 +81,7 @@ function RemoveButton(props: { what: string; remove: () => Promise<void> }) {
       <button type="button" class="danger" disabled={busy} onClick={() => setAsking(true)}>
         Remove{busy ? "…" : ""}
       </button>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {asking && (
         <Confirm
           text={`Remove ${props.what}?`}
@@ -135,11 +131,7 @@ function PruneButton(props: {
           {outcome}
         </output>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {asking && (
         <Confirm
           text={
@@ -225,11 +217,7 @@ function CreateForm(props: {
       <button type="submit" disabled={busy}>
         Create {props.what}
       </button>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </form>
   );
 }
@@ -293,11 +281,7 @@ function Volumes({ node }: { node: string }) {
           </PruneButton>
         )}
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="table-wrap">
         <table class="containers resources" aria-label="Volumes">
           <thead>
@@ -396,11 +380,7 @@ function Networks({ node }: { node: string }) {
           />
         )}
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="table-wrap">
         <table class="containers resources" aria-label="Networks">
           <thead>

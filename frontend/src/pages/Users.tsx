@@ -5,7 +5,7 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { adminApi, parseGrants, ROLES, type Role, type User, type UserChange } from "../api-admin";
-import { Confirm } from "../components";
+import { Confirm, ErrorLine } from "../components";
 import { date } from "../format";
 import { messageOf } from "../once";
 import { me } from "../session";
@@ -75,11 +75,7 @@ function NewUser({ onMade }: { onMade: () => void }) {
       <label>
         Nodes <input name="grants" list="node-ids" placeholder="every node" />
       </label>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="buttons">
         <button type="submit" disabled={busy}>
           Create user
@@ -193,11 +189,7 @@ function UserRow({ user, onChanged }: { user: User; onChanged: () => void }) {
           </button>
         </div>
         {notice && <output>{notice}</output>}
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine error={error} />
         {asking === "delete" && (
           <Confirm
             text={`Delete user ${user.username}? Their tokens and sessions end with the account.`}
@@ -299,11 +291,7 @@ export function Users() {
     <main>
       <h1>Users</h1>
       <NodeChoices />
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <div class="table-wrap">
         <table class="admin">
           <thead>
