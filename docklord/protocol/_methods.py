@@ -16,6 +16,7 @@ reports) are :data:`Json` objects, checked to be objects.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Self, TypeVar
@@ -87,15 +88,19 @@ def to_wire(value: Any) -> Any:
     return value
 
 
-class MethodArgs:
-    """The arguments of one request method: a frozen dataclass that reads and writes JSON."""
+class MethodArgs(abc.ABC):
+    """The arguments of one request method: a frozen dataclass that reads and writes JSON.
+
+    Each method's argument class says how it reads itself (:meth:`from_json`); one without
+    that cannot be made.
+    """
 
     __slots__ = ()
 
     @classmethod
+    @abc.abstractmethod
     def from_json(cls, args: Args) -> Self:
         """Read the arguments, raising ``InvalidInput`` naming a bad one."""
-        raise NotImplementedError
 
     def to_json(self) -> Json:
         """The arguments as sent: fields that are ``None`` are left out."""
@@ -103,15 +108,15 @@ class MethodArgs:
         return {key: value for key, value in doc.items() if value is not None}
 
 
-class MethodResult:
+class MethodResult(abc.ABC):
     """The typed answer of a request method; :meth:`from_json` reads what a node sent."""
 
     __slots__ = ()
 
     @classmethod
+    @abc.abstractmethod
     def from_json(cls, doc: Args) -> Self:
         """Read the answer, raising ``InvalidInput`` naming a bad field."""
-        raise NotImplementedError
 
     def to_json(self) -> Json:
         """The answer as the node sends it."""
