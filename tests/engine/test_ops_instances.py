@@ -42,10 +42,18 @@ MakeOps = Callable[..., Operations]
 BLOCK = 100
 
 
+#: The bases already given out in this process: a base is not reused, so a test never meets
+#: the connections of an earlier test's instances lingering on its ports.
+_USED_BASES: set[int] = set()
+
+
 def _pick_base() -> int:
     for _ in range(200):
         base = random.randrange(20000, 32000, BLOCK)
+        if base in _USED_BASES:
+            continue
         if all(port_is_free(HOST, port) for port in range(base, base + 30)):
+            _USED_BASES.add(base)
             return base
     raise AssertionError("no 30 free ports between 20000 and 32000 on 127.0.0.1")
 
@@ -84,8 +92,13 @@ async def make_ops(engine: Engine, instance_image: str) -> AsyncIterator[MakeOps
 
 @contextlib.contextmanager
 def _listening(port: int) -> Iterator[socket.socket]:
-    """Another process's listener on ``port`` (as far as the node can tell)."""
+    """Another process's listener on ``port`` (as far as the node can tell).
+
+    ``SO_REUSEADDR`` as servers (and the node's probe) set it: a connection lingering in
+    TIME_WAIT on the port does not stop the bind, only a listener would.
+    """
     with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         held.bind((HOST, port))
         held.listen()
         yield held

@@ -157,6 +157,7 @@ def test_blocks_are_the_lowest_three_free_consecutive_ports(free_range: int) -> 
     assert free_block(base, {base + 1, base + 6}, HOST) == base + 2
     assert free_block(base, set(range(base, base + 9)), HOST) == base + 9
     with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         held.bind((HOST, base + 2))
         held.listen()
         assert not port_is_free(HOST, base + 2)
