@@ -28,6 +28,7 @@ from docklord.errors import InvalidInput
 from docklord.store import AlertChannel, AlertRule
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require
+from docklord.web._deps import coordinator_of
 
 __all__ = ["router"]
 
@@ -205,7 +206,7 @@ def channel_json(channel: AlertChannel) -> dict[str, Any]:
 
 
 async def _check_channels(request: Request, ids: list[int]) -> None:
-    known = {c.id for c in await request.app.state.coordinator.store.list_channels()}
+    known = {c.id for c in await coordinator_of(request).store.list_channels()}
     missing = [i for i in ids if i not in known]
     if missing:
         raise InvalidInput(f"no alert channel with id {missing[0]}", details={"field": "channels"})
@@ -217,14 +218,14 @@ async def _check_channels(request: Request, ids: list[int]) -> None:
 @router.get("/rules")
 async def list_rules(principal: Admin, request: Request) -> JSONResponse:
     """Every alert rule."""
-    rules = await request.app.state.coordinator.store.list_rules()
+    rules = await coordinator_of(request).store.list_rules()
     return JSONResponse({"rules": [rule_json(r) for r in rules]})
 
 
 @router.post("/rules", status_code=201)
 async def create_rule(body: NewRule, principal: Admin, request: Request) -> JSONResponse:
     """Create a rule; it applies at once."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     params = {"kind": body.kind, "selector": body.selector.model_dump(), **body.params()}
     async with audited(request, principal, "alert_rule.create", target=body.name, params=params):
         await _check_channels(request, body.channels)
@@ -243,7 +244,7 @@ async def create_rule(body: NewRule, principal: Admin, request: Request) -> JSON
 @router.get("/rules/{rule_id}")
 async def get_rule(rule_id: RowId, principal: Admin, request: Request) -> JSONResponse:
     """One rule."""
-    return JSONResponse(rule_json(await request.app.state.coordinator.store.get_rule(rule_id)))
+    return JSONResponse(rule_json(await coordinator_of(request).store.get_rule(rule_id)))
 
 
 @router.patch("/rules/{rule_id}")
@@ -251,7 +252,7 @@ async def update_rule(
     rule_id: RowId, body: RuleChange, principal: Admin, request: Request
 ) -> JSONResponse:
     """Change a rule's name, enabled flag, selector, channels or parameters."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     given = body.model_dump(exclude_unset=True)
     if not given:
         raise InvalidInput("nothing to change")
@@ -293,7 +294,7 @@ def _merged(current: dict[str, Any], given: dict[str, Any]) -> NewRule:
 @router.delete("/rules/{rule_id}", status_code=204)
 async def delete_rule(rule_id: RowId, principal: Admin, request: Request) -> Response:
     """Delete a rule; its open alerts resolve, past ones stay in the history."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     async with audited(request, principal, "alert_rule.delete", target=str(rule_id)):
         await coordinator.store.delete_rule(rule_id)
     await coordinator.alerts.reload()
@@ -306,14 +307,14 @@ async def delete_rule(rule_id: RowId, principal: Admin, request: Request) -> Res
 @router.get("/channels")
 async def list_channels(principal: Admin, request: Request) -> JSONResponse:
     """Every channel (without URLs)."""
-    channels = await request.app.state.coordinator.store.list_channels()
+    channels = await coordinator_of(request).store.list_channels()
     return JSONResponse({"channels": [channel_json(c) for c in channels]})
 
 
 @router.post("/channels", status_code=201)
 async def create_channel(body: NewChannel, principal: Admin, request: Request) -> JSONResponse:
     """Create a channel. The URL is stored and never shown again."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     params = {"type": body.type, "receiver": public_url(body.url)}
     async with audited(request, principal, "alert_channel.create", target=body.name, params=params):
         channel = await coordinator.store.create_channel(
@@ -331,7 +332,7 @@ async def create_channel(body: NewChannel, principal: Admin, request: Request) -
 @router.get("/channels/{channel_id}")
 async def get_channel(channel_id: RowId, principal: Admin, request: Request) -> JSONResponse:
     """One channel (without its URL)."""
-    channel = await request.app.state.coordinator.store.get_channel(channel_id)
+    channel = await coordinator_of(request).store.get_channel(channel_id)
     return JSONResponse(channel_json(channel))
 
 
@@ -339,7 +340,7 @@ async def get_channel(channel_id: RowId, principal: Admin, request: Request) -> 
 async def test_channel(channel_id: RowId, principal: Admin, request: Request) -> JSONResponse:
     """Send the channel one test message now: one attempt, no retry, not recorded as a
     delivery. The answer says how the receiver took it."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     async with audited(request, principal, "alert_channel.test", target=str(channel_id)) as entry:
         channel = await coordinator.store.get_channel(channel_id)
         entry.target = channel.name
@@ -352,7 +353,7 @@ async def test_channel(channel_id: RowId, principal: Admin, request: Request) ->
 @router.delete("/channels/{channel_id}", status_code=204)
 async def delete_channel(channel_id: RowId, principal: Admin, request: Request) -> Response:
     """Delete a channel; rules naming it no longer send there."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     async with audited(request, principal, "alert_channel.delete", target=str(channel_id)):
         await coordinator.store.delete_channel(channel_id)
     await coordinator.alerts.reload()
@@ -374,7 +375,7 @@ async def list_alerts(
 ) -> JSONResponse:
     """Current and past alerts, newest first, each with its delivery attempts; page with
     ``before_id=<next_before_id>``."""
-    store = request.app.state.coordinator.store
+    store = coordinator_of(request).store
     alerts = await store.list_alerts(
         state=state, rule_id=rule_id, node_id=node, limit=limit, before_id=before_id
     )

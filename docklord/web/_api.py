@@ -21,6 +21,7 @@ from docklord.web._auth import (
     source_of,
 )
 from docklord.web._container_policy import visible_rows
+from docklord.web._deps import coordinator_of
 
 __all__ = ["router", "user_json"]
 
@@ -59,7 +60,7 @@ async def login(body: Login, request: Request) -> JSONResponse:
     Failed attempts slow down per account and per address: ``429`` with ``Retry-After``.
     Every attempt is written to the audit log.
     """
-    store = request.app.state.coordinator.store
+    store = coordinator_of(request).store
     keys = _throttle_keys(request, body.username)
     try:
         auth_state(request.app).throttle.attempt(keys)
@@ -89,7 +90,7 @@ async def logout(principal: Account, request: Request) -> Response:
     credentials are refused (``403``).
     """
     if principal.session_id is not None:
-        await request.app.state.coordinator.store.delete_session(principal.session_id)
+        await coordinator_of(request).store.delete_session(principal.session_id)
         auth_state(request.app).sockets.revoke(
             f"session:{principal.session_id}", reason="signed out"
         )
@@ -123,7 +124,7 @@ async def change_password(
 
     When the request came with a session, a fresh session replaces it (new token and cookie).
     """
-    store = request.app.state.coordinator.store
+    store = coordinator_of(request).store
     keys = _throttle_keys(request, principal.username)
     try:
         auth_state(request.app).throttle.attempt(keys)
@@ -145,7 +146,7 @@ async def _after_password_change(request: Request, principal: Principal, ended: 
     result: dict[str, Any] = {"changed": True, "sessions_ended": ended}
     if principal.session_id is None:
         return JSONResponse(result)
-    store = request.app.state.coordinator.store
+    store = coordinator_of(request).store
     session, token = await store.create_session(principal.user_id, SESSION_TTL, source_of(request))
     result.update(token=token, expires_at=session.expires_at.isoformat())
     response = JSONResponse(result)
@@ -154,7 +155,7 @@ async def _after_password_change(request: Request, principal: Principal, ended: 
 
 
 async def _end_sessions(request: Request, user_id: int) -> int:
-    store = request.app.state.coordinator.store
+    store = coordinator_of(request).store
     sessions = await store.list_sessions(user_id)
     count: int = await store.delete_user_sessions(user_id)
     keys = [f"session:{s.id}" for s in sessions]
@@ -204,7 +205,7 @@ def _via(principal: Principal) -> str:
 
 
 async def _audit_login(request: Request, username: str, error: Unauthenticated | None) -> None:
-    await request.app.state.coordinator.store.record(
+    await coordinator_of(request).store.record(
         f"user:{username.strip().lower()[:200]}",
         "auth.login",
         result="ok" if error is None else f"error: {error.code}",
@@ -215,7 +216,7 @@ async def _audit_login(request: Request, username: str, error: Unauthenticated |
 @router.get("/nodes")
 async def list_nodes(principal: Viewer, request: Request) -> JSONResponse:
     """Every node the caller may see, online or not."""
-    fleet = request.app.state.coordinator.fleet
+    fleet = coordinator_of(request).fleet
     nodes = [s.to_json() for s in fleet.nodes.values() if principal.may_see(s.node_id)]
     return JSONResponse({"nodes": sorted(nodes, key=lambda n: n["node_id"])})
 
@@ -223,7 +224,7 @@ async def list_nodes(principal: Viewer, request: Request) -> JSONResponse:
 @router.get("/nodes/{node}")
 async def get_node(node: str, principal: NodeViewer, request: Request) -> JSONResponse:
     """One node: status, last seen, engine, container counts."""
-    return JSONResponse(request.app.state.coordinator.fleet.node(node).to_json())
+    return JSONResponse(coordinator_of(request).fleet.node(node).to_json())
 
 
 @router.get("/containers")
@@ -240,7 +241,7 @@ async def list_containers(
     ] = None,
 ) -> JSONResponse:
     """Every container of every online node the caller may see, from the live cache."""
-    fleet = request.app.state.coordinator.fleet
+    fleet = coordinator_of(request).fleet
     nodes = [n for n in (node or list(fleet.nodes)) if principal.may_see(n)]
     rows = [c for c in fleet.containers(nodes) if _matches(c, state, q, label)]
     rows = visible_rows(principal, rows)  # instances only for admins
@@ -259,7 +260,7 @@ async def list_node_containers(
     label: Annotated[list[str] | None, Query()] = None,
 ) -> JSONResponse:
     """The containers of one node; an offline node answers 503 at once."""
-    fleet = request.app.state.coordinator.fleet
+    fleet = coordinator_of(request).fleet
     fleet.online_session(node)
     rows = [c for c in fleet.containers([node]) if _matches(c, state, q, label)]
     rows = visible_rows(principal, rows)  # instances only for admins

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docklord import __version__
 from docklord.errors import DocklordError
 from docklord.logs import redact_query
+from docklord.web._deps import keep_coordinator
 
 if TYPE_CHECKING:
     from docklord.coordinator import Coordinator
@@ -87,7 +88,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.state.coordinator = coordinator
+    keep_coordinator(app, coordinator)
     for module in (
         _api,
         _identity,

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from docklord.errors import DocklordError
 from docklord.web._auth import Principal
+from docklord.web._deps import coordinator_of
 
 __all__ = ["Audited", "audit", "audited"]
 
@@ -31,7 +32,7 @@ async def audit(
     ``params`` must not hold secrets (the store masks well-known secret keys as a backstop).
     Call it after the action, with ``error`` set when the action failed.
     """
-    store = conn.app.state.coordinator.store
+    store = coordinator_of(conn).store
     await store.record(
         principal.actor if principal else "anonymous",
         action,

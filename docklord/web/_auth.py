@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket
 
 from docklord.errors import NotFound, PermissionDenied, Unauthenticated
 from docklord.store import Store
+from docklord.web._deps import coordinator_of
 from docklord.web._live import REVOKED_CLOSE, LiveSocket, LiveSockets
 from docklord.web._principal import Principal, Role
 from docklord.web._throttle import LoginThrottle, TooManyAttempts, node_keys
@@ -194,7 +195,7 @@ async def authorize(
     """
     if isinstance(policy, Role):
         policy = Policy(policy, node_scoped=node is not None)
-    principal = await authenticate(conn, conn.app.state.coordinator.store)
+    principal = await authenticate(conn, coordinator_of(conn).store)
     try:
         if principal.role < policy.role:
             raise PermissionDenied(f"this needs the {policy.role.label} role")
@@ -212,7 +213,7 @@ async def _audit_denied(conn: HTTPConnection, principal: Principal, exc: Permiss
     method = conn.scope.get("method", "WEBSOCKET")
     if method in _SAFE_METHODS:
         return
-    await conn.app.state.coordinator.store.record(
+    await coordinator_of(conn).store.record(
         principal.actor,
         "access.denied",
         target=conn.url.path[:255],
@@ -295,7 +296,7 @@ async def _from_node_credentials(conn: HTTPConnection, node_id: str, password: s
     keys = node_keys(throttle, node_id[:128], source_of(conn))
     throttle.attempt(keys)
     try:
-        await conn.app.state.coordinator.auth.check(node_id, password)
+        await coordinator_of(conn).auth.check(node_id, password)
     except Unauthenticated:
         throttle.failed(keys)
         raise

@@ -14,10 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
 
-from docklord.coordinator import Subscriber, container_json
+from docklord.coordinator import Coordinator, Subscriber, container_json
 from docklord.errors import DocklordError, InvalidInput
 from docklord.web._auth import Principal, Role, authorize, live_socket
 from docklord.web._container_policy import visible_rows
+from docklord.web._deps import coordinator_of
 from docklord.web._streams import pump_subscriber
 from docklord.web._ws_close import close_ws
 
@@ -29,7 +30,7 @@ router = APIRouter()
 @router.get("/api/containers")
 async def node_containers(request: Request, node_id: str = "", password: str = "") -> JSONResponse:
     """That node's containers, from the live cache."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     principal = await authorize(request, Role.VIEWER, node=_required(node_id))
     coordinator.fleet.online_session(node_id)
     containers = _containers(coordinator, principal, node_id)
@@ -39,7 +40,7 @@ async def node_containers(request: Request, node_id: str = "", password: str = "
 @router.websocket("/observe-containers")
 async def observe_containers(ws: WebSocket) -> None:
     """The node's container list on connect, and again after every change."""
-    coordinator = ws.app.state.coordinator
+    coordinator = coordinator_of(ws)
     node_id = ws.query_params.get("node_id", "")
     try:
         principal = await authorize(ws, Role.VIEWER, node=_required(node_id))
@@ -73,7 +74,9 @@ def _required(node_id: str) -> str:
     return node_id
 
 
-def _containers(coordinator: Any, principal: Principal, node_id: str) -> list[dict[str, Any]]:
+def _containers(
+    coordinator: Coordinator, principal: Principal, node_id: str
+) -> list[dict[str, Any]]:
     state = coordinator.fleet.nodes.get(node_id)
     if state is None:
         return []
@@ -82,7 +85,7 @@ def _containers(coordinator: Any, principal: Principal, node_id: str) -> list[di
     return visible_rows(principal, rows)
 
 
-def _listing(coordinator: Any, principal: Principal, node_id: str) -> dict[str, Any]:
+def _listing(coordinator: Coordinator, principal: Principal, node_id: str) -> dict[str, Any]:
     state = coordinator.fleet.nodes.get(node_id)
     return {
         "node_id": node_id,

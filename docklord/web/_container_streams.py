@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from docklord._aio import first_of
-from docklord.coordinator import iso
+from docklord.coordinator import Coordinator, iso
 from docklord.errors import DocklordError, InvalidInput, RequestTimeout
 from docklord.link import Channel
 from docklord.protocol import CONTROL, EOF, PLAIN, STDERR, STDOUT, control, methods, parse_control
@@ -46,7 +46,8 @@ from docklord.web._auth import (
     websocket_policy,
 )
 from docklord.web._client_messages import parse_message
-from docklord.web._containers import coordinator_of, resolve
+from docklord.web._containers import resolve
+from docklord.web._deps import coordinator_of
 from docklord.web._ws_close import close_ws
 
 __all__ = ["LineSplitter", "LogQuery", "close_ws", "lines_json", "open_stream", "relay", "router"]
@@ -171,7 +172,7 @@ def parse_query(model: type[M], values: Mapping[str, Any]) -> M:
 
 
 async def open_stream(
-    coordinator: Any, node: str, kind: str, args: Any, *, window: int = 256 * 1024
+    coordinator: Coordinator, node: str, kind: str, args: Any, *, window: int = 256 * 1024
 ) -> tuple[Channel, dict[str, Any]]:
     """Open a channel and wait for the node's first control frame (``ready``, ``started``).
 
@@ -299,7 +300,7 @@ async def container_logs(
 
     With ``follow=true`` the response streams until the container stops or the client leaves.
     """
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     args = query.channel_args(await resolve(request, principal, node, ref))
     channel, _ = await open_stream(coordinator, node, "logs", args, window=LOGS_WINDOW)
     if query.format == "ndjson":
@@ -346,7 +347,7 @@ def end_reason(data: bytes) -> str | None:
 @websocket_policy(Role.VIEWER, node=True)
 async def container_logs_ws(ws: WebSocket, node: str, ref: str) -> None:
     """A container's output as JSON text frames (see docs/API.md)."""
-    coordinator = ws.app.state.coordinator
+    coordinator = coordinator_of(ws)
     try:
         principal = await authorize(ws, Role.VIEWER, node=node)
         query = parse_query(LogQuery, ws.query_params)
@@ -410,7 +411,7 @@ async def container_stats(
     node: str, ref: str, request: Request, principal: NodeViewer
 ) -> dict[str, Any]:
     """One resource sample of a running container (409 when it does not run)."""
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     ref = await resolve(request, principal, node, ref)
     sample = await coordinator.call(node, methods.CONTAINERS_STATS_ONCE, methods.RefArgs(ref))
     return sample_json(sample)
@@ -421,7 +422,7 @@ async def container_stats(
 async def container_stats_ws(ws: WebSocket, node: str, ref: str) -> None:
     """The kept history, then one JSON sample per engine sample (about one a second) until
     the container stops."""
-    coordinator = ws.app.state.coordinator
+    coordinator = coordinator_of(ws)
     try:
         principal = await authorize(ws, Role.VIEWER, node=node)
         args = {"ref": await resolve(ws, principal, node, ref)}
@@ -471,7 +472,7 @@ async def container_exec_ws(ws: WebSocket, node: str, ref: str) -> None:
 
 async def _start_exec(ws: WebSocket, principal: Principal, node: str, ref: str) -> Channel:
     """Check the request, start the command on the node, and audit the attempt either way."""
-    coordinator = ws.app.state.coordinator
+    coordinator = coordinator_of(ws)
     params: dict[str, Any] = {"cmd": ws.query_params.getlist("cmd") or ["sh"]}
     record = functools.partial(
         audit, ws, principal, "container.exec_session", node=node, params=params

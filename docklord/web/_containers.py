@@ -27,7 +27,7 @@ from pydantic import (
 )
 from starlette.requests import HTTPConnection
 
-from docklord.coordinator import Coordinator, container_json
+from docklord.coordinator import container_json
 from docklord.errors import InvalidInput, NotFound, PermissionDenied
 from docklord.model import ContainerSummary, PortBinding
 from docklord.protocol import methods
@@ -40,11 +40,11 @@ from docklord.web._container_policy import (
     reserved_name,
     resolve_visible,
 )
+from docklord.web._deps import coordinator_of
 
 __all__ = [
     "StrictModel",
     "check_text",
-    "coordinator_of",
     "no_lone_surrogates",
     "resolve",
     "router",
@@ -80,12 +80,6 @@ _PS_UNIX = re.compile(r"-[AadefFHjlLMTwxy]+")
 _PS_BSD = re.compile(r"[aAfhjlmrsSTuvwxX]+")
 _PS_FORMAT = frozenset(("-o", "o", "-O", "O"))
 _PS_FIELDS = re.compile(r"[A-Za-z%_]+(?:,[A-Za-z%_]+)*")
-
-
-def coordinator_of(request: HTTPConnection) -> Coordinator:
-    """The coordinator serving this request."""
-    coordinator: Coordinator = request.app.state.coordinator
-    return coordinator
 
 
 # ---- request bodies -----------------------------------------------------------------------

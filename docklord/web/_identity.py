@@ -22,6 +22,7 @@ from docklord.store import ApiToken
 from docklord.web._api import MIN_PASSWORD, user_json
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, auth_state, require, require_node
+from docklord.web._deps import coordinator_of
 
 __all__ = ["router"]
 
@@ -116,7 +117,7 @@ def _revoke_sockets(request: Request, *keys: str, reason: str) -> None:
 @router.get("/users")
 async def list_users(principal: Admin, request: Request) -> JSONResponse:
     """Every user account."""
-    users = await request.app.state.coordinator.store.list_users()
+    users = await coordinator_of(request).store.list_users()
     return JSONResponse({"users": [user_json(u) for u in users]})
 
 
@@ -125,7 +126,7 @@ async def create_user(body: NewUser, principal: Admin, request: Request) -> JSON
     """Create a user with a role and, optionally, grants limiting it to some nodes."""
     params = {"role": body.role, "node_grants": body.node_grants}
     async with audited(request, principal, "user.create", target=body.username, params=params):
-        user = await request.app.state.coordinator.store.create_user(
+        user = await coordinator_of(request).store.create_user(
             body.username, body.password, body.role, body.node_grants
         )
     return JSONResponse(user_json(user), 201)
@@ -134,7 +135,7 @@ async def create_user(body: NewUser, principal: Admin, request: Request) -> JSON
 @router.get("/users/{user_id}")
 async def get_user(user_id: RowId, principal: Admin, request: Request) -> JSONResponse:
     """One user account."""
-    return JSONResponse(user_json(await request.app.state.coordinator.store.get_user(user_id)))
+    return JSONResponse(user_json(await coordinator_of(request).store.get_user(user_id)))
 
 
 @router.patch("/users/{user_id}")
@@ -152,7 +153,7 @@ async def update_user(
     params: dict[str, Any] = {k: getattr(body, k) for k in given if k != "password"}
     if "password" in given:
         params["password_reset"] = True
-    store = request.app.state.coordinator.store
+    store = coordinator_of(request).store
     async with audited(request, principal, "user.update", target=str(user_id), params=params):
         # node_grants only when given: an explicit null means "every node".
         user = await store.update_user(user_id, **{k: getattr(body, k) for k in given})
@@ -168,7 +169,7 @@ async def delete_user(user_id: RowId, principal: Admin, request: Request) -> Res
     async with audited(request, principal, "user.delete", target=str(user_id)):
         if user_id == principal.user_id:
             raise Conflict("you cannot delete your own account")
-        await request.app.state.coordinator.store.delete_user(user_id)
+        await coordinator_of(request).store.delete_user(user_id)
     _revoke_sockets(request, f"user:{user_id}", reason="the user was deleted")
     return Response(status_code=204)
 
@@ -202,7 +203,7 @@ async def list_tokens(
     if all_users and principal.role < Role.ADMIN:
         raise PermissionDenied("all=true needs the admin role")
     owner = None if all_users else principal.user_id
-    tokens = await request.app.state.coordinator.store.list_tokens(owner)
+    tokens = await coordinator_of(request).store.list_tokens(owner)
     return JSONResponse({"tokens": [token_json(t) for t in tokens]})
 
 
@@ -223,7 +224,7 @@ async def create_token(body: NewToken, principal: Account, request: Request) -> 
     expires = _token_expiry(body, principal, datetime.now(UTC))
     params = {"role_scope": scope, "expires_at": _iso(expires)}
     async with audited(request, principal, "token.create", target=body.name, params=params):
-        token, plaintext = await request.app.state.coordinator.store.create_token(
+        token, plaintext = await coordinator_of(request).store.create_token(
             principal.user_id, body.name, scope, expires
         )
     return JSONResponse({"token": plaintext, **token_json(token)}, 201)
@@ -260,7 +261,7 @@ def _token_expiry(body: NewToken, principal: Principal, now: datetime) -> dateti
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(token_id: RowId, principal: Account, request: Request) -> Response:
     """Revoke one of your tokens (an admin: anyone's); streams using it close at once."""
-    store = request.app.state.coordinator.store
+    store = coordinator_of(request).store
     async with audited(request, principal, "token.revoke", target=str(token_id)):
         token = await store.get_token(token_id)
         if token.user_id != principal.user_id and principal.role < Role.ADMIN:
@@ -287,7 +288,7 @@ async def list_audit(
     before_id: Annotated[AuditId | None, Query()] = None,
 ) -> JSONResponse:
     """The audit log, newest first; page with ``before_id=<next_before_id>``."""
-    entries = await request.app.state.coordinator.store.list_audit(
+    entries = await coordinator_of(request).store.list_audit(
         actor=actor,
         action=action,
         target_node=node,
@@ -337,10 +338,10 @@ async def register_node(body: NodeRegistration, principal: Admin, request: Reque
 async def _preregister(
     request: Request, principal: Principal, body: NodeRegistration, node_id: str
 ) -> dict[str, Any]:
-    auth = request.app.state.coordinator.auth
+    auth = coordinator_of(request).auth
     if body.mode == "secret":
         record, password = await auth.register(node_id, name=body.name, labels=body.labels)
-        request.app.state.coordinator.fleet.know(record)
+        coordinator_of(request).fleet.know(record)
         return {"password": password}
     _, enrollment, token = await auth.invite(
         node_id,
@@ -370,7 +371,7 @@ async def revoke_node(node: str, principal: NodeAdmin, request: Request) -> JSON
 
     A node invited with an enrollment token that it has not used yet has the token withdrawn.
     """
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     async with audited(request, principal, "node.revoke", node=node):
         outcome = await coordinator.auth.revoke(node)
     await coordinator.links.disconnect(node)
@@ -388,7 +389,7 @@ async def update_node(
     if not given:
         raise InvalidInput("nothing to change: give name or labels")
     changes: dict[str, Any] = {k: getattr(body, k) for k in given}
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     async with audited(request, principal, "node.update", node=node, params=changes):
         record = await coordinator.store.update_node(node, **changes)
     return JSONResponse(coordinator.fleet.know(record).to_json())

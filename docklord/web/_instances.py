@@ -33,7 +33,8 @@ from docklord.protocol import methods
 from docklord.store import Instance
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require
-from docklord.web._containers import NAME_PATTERN, StrictModel, coordinator_of
+from docklord.web._containers import NAME_PATTERN, StrictModel
+from docklord.web._deps import coordinator_of
 
 __all__ = ["router"]
 

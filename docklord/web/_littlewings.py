@@ -42,6 +42,7 @@ from docklord.web._client_messages import receive_message
 from docklord.web._container_policy import may_reach
 from docklord.web._container_streams import LineSplitter, open_stream
 from docklord.web._containers import check_text
+from docklord.web._deps import coordinator_of
 from docklord.web._ws_close import close_ws
 
 __all__ = ["EXPIRED_CLOSE", "HEARTBEAT_TIMEOUT", "heartbeat_window", "router"]
@@ -97,7 +98,7 @@ class _Session:
         self.ws = ws
         self.principal = principal
         self.window = window
-        self.coordinator = ws.app.state.coordinator
+        self.coordinator = coordinator_of(ws)
         self.target: tuple[str, str] | None = None  # (node id, container id)
         self.last_beat = asyncio.get_running_loop().time()
         self.beat = asyncio.Event()

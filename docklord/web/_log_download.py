@@ -32,6 +32,7 @@ from docklord.web._container_streams import (
     open_stream,
 )
 from docklord.web._containers import resolve
+from docklord.web._deps import coordinator_of
 
 __all__ = ["MAX_MATCH", "DownloadQuery", "compile_match", "router"]
 
@@ -116,7 +117,7 @@ async def container_logs_download(
 
     Bad parameters (a ``match`` that is no regular expression, or too long) answer ``422``.
     """
-    coordinator = request.app.state.coordinator
+    coordinator = coordinator_of(request)
     args = query.channel_args(await resolve(request, principal, node, ref))
     channel, _ = await open_stream(coordinator, node, "logs", args, window=LOGS_WINDOW)
     filename = f"{ref.lstrip('/')}.log"

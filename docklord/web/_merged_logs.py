@@ -34,6 +34,7 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from docklord._aio import first_of
+from docklord.coordinator import Coordinator
 from docklord.errors import DocklordError, InvalidInput, NotFound
 from docklord.link import Channel
 from docklord.model import Resume
@@ -51,6 +52,7 @@ from docklord.web._container_streams import (
     until_client_leaves,
 )
 from docklord.web._containers import resolve
+from docklord.web._deps import coordinator_of
 
 __all__ = ["MAX_CONTAINERS", "MAX_TAIL", "REORDER_WINDOW", "MergedQuery", "Reorder", "router"]
 
@@ -201,7 +203,7 @@ class _Feed:
 
 
 async def merged(
-    coordinator: Any, sources: list[Source], query: MergedQuery
+    coordinator: Coordinator, sources: list[Source], query: MergedQuery
 ) -> AsyncGenerator[list[dict[str, Any]], None]:
     """Batches of merged lines (tail first, then live), and an ``ended`` entry per source.
 
@@ -225,7 +227,9 @@ async def merged(
             yield batch
 
 
-async def _open_tails(coordinator: Any, sources: list[Source], query: MergedQuery) -> list[Channel]:
+async def _open_tails(
+    coordinator: Coordinator, sources: list[Source], query: MergedQuery
+) -> list[Channel]:
     if query.tail == 0:
         return []
     opened = await asyncio.gather(
@@ -318,7 +322,7 @@ def _line(source: Source, stream: int, text: str, resume: Resume, seq: Any) -> L
 
 
 async def _live(
-    coordinator: Any,
+    coordinator: Coordinator,
     sources: list[Source],
     query: MergedQuery,
     resumes: dict[Source, Resume],
@@ -341,7 +345,7 @@ async def _live(
 
 
 async def _open_follow(
-    coordinator: Any, source: Source, query: MergedQuery, resume: Resume
+    coordinator: Coordinator, source: Source, query: MergedQuery, resume: Resume
 ) -> _Feed:
     resume.restart()
     if resume.last:
@@ -402,7 +406,7 @@ async def merged_logs(
 ) -> StreamingResponse:
     """Several containers' output merged by time, as NDJSON (see docs/API.md)."""
     sources = await sources_of(request, principal, query.container)
-    body = merged(request.app.state.coordinator, sources, query)
+    body = merged(coordinator_of(request), sources, query)
     # The tail streams are opened here, so that a node's refusal still answers with its status.
     try:
         first = await anext(body)
@@ -453,7 +457,7 @@ async def merged_logs_ws(ws: WebSocket) -> None:
 
 
 async def _send(ws: WebSocket, sources: list[Source], query: MergedQuery) -> None:
-    batches = merged(ws.app.state.coordinator, sources, query)
+    batches = merged(coordinator_of(ws), sources, query)
     async with contextlib.aclosing(batches):
         async for batch in batches:
             lines = [entry for entry in batch if "ended" not in entry]

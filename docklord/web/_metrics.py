@@ -17,6 +17,7 @@ from docklord.coordinator import Coordinator, FleetSeries
 from docklord.model import ContainerSummary
 from docklord.web._auth import Role, auth_state, authorize
 from docklord.web._container_policy import is_instance
+from docklord.web._deps import coordinator_of
 
 __all__ = ["router", "stream_kind"]
 
@@ -39,7 +40,7 @@ class _Scrape:
 
     def __init__(self, request: Request, nodes: list[str], admin: bool) -> None:
         self.request = request
-        self.coordinator: Coordinator = request.app.state.coordinator
+        self.coordinator: Coordinator = coordinator_of(request)
         self.nodes = nodes
         self.admin = admin
 
@@ -72,7 +73,7 @@ class _Scrape:
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: the coordinator's own series and every visible container's."""
-    coordinator: Coordinator = request.app.state.coordinator
+    coordinator: Coordinator = coordinator_of(request)
     nodes = list(coordinator.fleet.nodes)
     admin = False
     if not coordinator.config.metrics_public:

@@ -28,8 +28,8 @@ from docklord.web._containers import (
     NAME_PATTERN,
     Labels,
     StrictModel,
-    coordinator_of,
 )
+from docklord.web._deps import coordinator_of
 
 __all__ = ["router"]
 

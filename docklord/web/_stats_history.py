@@ -20,6 +20,7 @@ from docklord.model import StatsSample
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._container_policy import may_reach
 from docklord.web._container_streams import parse_time
+from docklord.web._deps import coordinator_of
 
 __all__ = ["container_history", "router", "stats_json"]
 
@@ -65,7 +66,7 @@ async def container_stats_history(
     node: str, ref: str, request: Request, principal: NodeViewer, since: Since = None
 ) -> JSONResponse:
     """The container's samples kept by the coordinator (default the last hour)."""
-    coordinator: Coordinator = request.app.state.coordinator
+    coordinator: Coordinator = coordinator_of(request)
     samples = container_history(coordinator, principal, node, ref, _since(since))
     interval = coordinator.fleet.history.interval(node)
     return JSONResponse({"node_id": node, "interval": interval, "samples": samples})
@@ -76,7 +77,7 @@ async def node_stats_history(
     node: str, request: Request, principal: NodeViewer, since: Since = None
 ) -> JSONResponse:
     """The node's aggregates: CPU and memory summed over its containers, container counts."""
-    coordinator: Coordinator = request.app.state.coordinator
+    coordinator: Coordinator = coordinator_of(request)
     coordinator.fleet.node(node)
     history = coordinator.fleet.history
     rows = [

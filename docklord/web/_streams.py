@@ -15,6 +15,7 @@ from docklord.errors import DocklordError, InvalidInput, PermissionDenied
 from docklord.link import StarletteWebSocketTransport
 from docklord.web._auth import Principal, Role, authenticate, live_socket, websocket_policy
 from docklord.web._container_policy import visible_message
+from docklord.web._deps import coordinator_of
 from docklord.web._ws_close import TOO_SLOW, close_ws
 
 __all__ = ["pump_subscriber", "router"]
@@ -26,7 +27,7 @@ router = APIRouter()
 
 async def ws_principal(ws: WebSocket, role: Role) -> Principal:
     """Authenticate a WebSocket upgrade and insist on ``role``."""
-    principal = await authenticate(ws, ws.app.state.coordinator.store)
+    principal = await authenticate(ws, coordinator_of(ws).store)
     if principal.role < role:
         raise PermissionDenied(f"this needs the {role.name.lower()} role")
     return principal
@@ -59,7 +60,7 @@ async def events_ws(ws: WebSocket) -> None:
         await close_ws(ws, exc)
         return
     await ws.accept()
-    fleet = ws.app.state.coordinator.fleet
+    fleet = coordinator_of(ws).fleet
     sub = Subscriber(principal.nodes)
     first = fleet.subscribe(sub, since)
     try:
@@ -104,7 +105,7 @@ async def link_ws(ws: WebSocket) -> None:
     await ws.accept()
     transport = StarletteWebSocketTransport(ws)
     try:
-        await ws.app.state.coordinator.links.serve(transport)
+        await coordinator_of(ws).links.serve(transport)
     except asyncio.CancelledError:
         await transport.close()
         raise

@@ -23,6 +23,7 @@ from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import parse_message
 from docklord.web._container_streams import open_stream, relay
+from docklord.web._deps import coordinator_of
 from docklord.web._ws_close import close_ws
 
 __all__ = ["TUNNEL_WINDOW", "router"]
@@ -43,9 +44,7 @@ async def docker_tunnel(ws: WebSocket, node: str) -> None:
     principal: Principal | None = None
     try:
         principal = await authorize(ws, Role.ADMIN, node=node)
-        channel, _ = await open_stream(
-            ws.app.state.coordinator, node, "tunnel", {}, window=TUNNEL_WINDOW
-        )
+        channel, _ = await open_stream(coordinator_of(ws), node, "tunnel", {}, window=TUNNEL_WINDOW)
     except DocklordError as exc:
         if principal is not None:
             await audit(ws, principal, "node.docker_tunnel", node=node, error=exc)
