@@ -19,7 +19,7 @@ from docklord.errors import DocklordError, InvalidInput
 from docklord.web._auth import Principal, Role, authorize, live_socket
 from docklord.web._container_policy import visible_rows
 from docklord.web._deps import coordinator_of
-from docklord.web._streams import pump_subscriber
+from docklord.web._events_ws import pump_subscriber
 from docklord.web._ws_close import close_ws
 
 __all__ = ["router"]

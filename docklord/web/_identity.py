@@ -19,10 +19,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from docklord.coordinator import audit_json
 from docklord.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from docklord.store import ApiToken
-from docklord.web._api import MIN_PASSWORD, user_json
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, auth_state, require, require_node
 from docklord.web._deps import coordinator_of
+from docklord.web._sign_in import MIN_PASSWORD, user_json
 
 __all__ = ["router"]
 

@@ -40,9 +40,9 @@ from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import receive_message
 from docklord.web._container_policy import may_reach
-from docklord.web._container_streams import LineSplitter, open_stream
 from docklord.web._containers import check_text
 from docklord.web._deps import coordinator_of
+from docklord.web._relay import LineSplitter, open_stream
 from docklord.web._ws_close import close_ws
 
 __all__ = ["EXPIRED_CLOSE", "HEARTBEAT_TIMEOUT", "heartbeat_window", "router"]

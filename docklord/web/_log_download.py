@@ -24,15 +24,10 @@ from docklord.errors import DocklordError
 from docklord.link import Channel
 from docklord.protocol import STDERR, STDOUT
 from docklord.web._auth import Principal, Role, require_node
-from docklord.web._container_streams import (
-    LOGS_WINDOW,
-    LineSplitter,
-    LogQuery,
-    LogSelection,
-    open_stream,
-)
 from docklord.web._containers import resolve
 from docklord.web._deps import coordinator_of
+from docklord.web._logs import LOGS_WINDOW, LogQuery, LogSelection
+from docklord.web._relay import LineSplitter, open_stream
 
 __all__ = ["MAX_MATCH", "DownloadQuery", "compile_match", "router"]
 

@@ -40,19 +40,18 @@ from docklord.link import Channel
 from docklord.model import Resume
 from docklord.protocol import STDERR, STDOUT
 from docklord.web._auth import Principal, Role, authorize, live_socket, require, websocket_policy
-from docklord.web._container_streams import (
-    LOGS_WINDOW,
-    MAX_BATCH,
+from docklord.web._containers import resolve
+from docklord.web._deps import coordinator_of
+from docklord.web._logs import LOGS_WINDOW, MAX_BATCH
+from docklord.web._relay import (
     LineSplitter,
     Moment,
-    close_ws,
     end_reason,
     open_stream,
     parse_query,
     until_client_leaves,
 )
-from docklord.web._containers import resolve
-from docklord.web._deps import coordinator_of
+from docklord.web._ws_close import close_ws
 
 __all__ = ["MAX_CONTAINERS", "MAX_TAIL", "REORDER_WINDOW", "MergedQuery", "Reorder", "router"]
 

@@ -19,8 +19,8 @@ from docklord.errors import InvalidInput
 from docklord.model import StatsSample
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._container_policy import may_reach
-from docklord.web._container_streams import parse_time
 from docklord.web._deps import coordinator_of
+from docklord.web._relay import parse_time
 
 __all__ = ["container_history", "router", "stats_json"]
 

@@ -22,8 +22,8 @@ from docklord.protocol import CONTROL, EOF, PLAIN, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import parse_message
-from docklord.web._container_streams import open_stream, relay
 from docklord.web._deps import coordinator_of
+from docklord.web._relay import open_stream, relay
 from docklord.web._ws_close import close_ws
 
 __all__ = ["TUNNEL_WINDOW", "router"]

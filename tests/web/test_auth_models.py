@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from docklord.web._api import Login, PasswordChange
 from docklord.web._identity import NewUser, UserChange
+from docklord.web._sign_in import Login, PasswordChange
 
 
 def test_passwords_stay_out_of_reprs() -> None:

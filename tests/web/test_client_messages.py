@@ -60,7 +60,7 @@ async def test_littlewings_answers_every_bad_frame_and_stays_open(tmp_path: Path
 
 
 def test_exec_control_frames_use_the_same_reader() -> None:
-    from docklord.web._container_streams import _exec_control
+    from docklord.web._exec import _exec_control
 
     for bad in ["[" * 100_000 + "]" * 100_000, nested(MAX_DEPTH + 1), '{"type": "\\ud800"}']:
         with pytest.raises(InvalidInput):

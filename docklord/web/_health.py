@@ -1,3 +1,5 @@
+"""Probes for process supervisors: ``/healthz`` (alive) and ``/readyz`` (can serve)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request

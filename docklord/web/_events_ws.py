@@ -1,6 +1,8 @@
+"""The fleet's live events socket, ``/api/v1/events/ws``: a snapshot (or a resume from
+``since_seq``), then every change the caller may see, in order per node."""
+
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,13 +14,12 @@ from starlette.websockets import WebSocketDisconnect
 from docklord._aio import first_of
 from docklord.coordinator import Subscriber
 from docklord.errors import DocklordError, InvalidInput, PermissionDenied
-from docklord.link import StarletteWebSocketTransport
 from docklord.web._auth import Principal, Role, authenticate, live_socket, websocket_policy
 from docklord.web._container_policy import visible_message
 from docklord.web._deps import coordinator_of
 from docklord.web._ws_close import TOO_SLOW, close_ws
 
-__all__ = ["pump_subscriber", "router"]
+__all__ = ["parse_since", "pump_subscriber", "router", "ws_principal"]
 
 log = structlog.get_logger(__name__)
 
@@ -97,15 +98,3 @@ async def pump_subscriber(
         await first_of(sender(), reader())
     except (WebSocketDisconnect, RuntimeError, OSError) as exc:
         log.debug("stream client left", error=str(exc))
-
-
-@router.websocket("/api/v1/link")
-async def link_ws(ws: WebSocket) -> None:
-    """The node link over WebSocket: binary protobuf frames; the handshake authenticates."""
-    await ws.accept()
-    transport = StarletteWebSocketTransport(ws)
-    try:
-        await coordinator_of(ws).links.serve(transport)
-    except asyncio.CancelledError:
-        await transport.close()
-        raise
