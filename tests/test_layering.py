@@ -119,7 +119,7 @@ def test_each_wrong_import_breaks_its_contract(tmp_path: Path) -> None:
 COORDINATOR_IMPORTS = """
 import importlib, pkgutil, sys
 import docklord.cli
-for name in ("coordinator", "web", "store", "link", "protocol", "model"):
+for name in ("coordinator", "web", "server", "store", "link", "protocol", "model"):
     package = importlib.import_module("docklord." + name)
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         if ".migrations" not in module.name:

@@ -209,12 +209,13 @@ async def _coordinator_main(cfg: CoordinatorConfig) -> None:
     from docklord._runtime import install_shutdown_signals
     from docklord.coordinator import Coordinator
     from docklord.logs import configure
-    from docklord.web import create_app
+    from docklord.server import HttpServer
 
     configure(cfg.log_format, cfg.log_level)
     async with Coordinator(cfg) as coordinator:
-        install_shutdown_signals(coordinator.shutdown)
-        await coordinator.serve(create_app(coordinator))
+        server = HttpServer(coordinator)
+        install_shutdown_signals(server.shutdown)
+        await server.serve()
 
 
 async def _node_main(cfg: NodeConfig) -> None:

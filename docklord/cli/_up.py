@@ -24,7 +24,7 @@ from docklord.errors import HandshakeRejected
 from docklord.link import Transport, memory_pair
 from docklord.logs import configure
 from docklord.node import NodeAgent, load_identity
-from docklord.web import create_app
+from docklord.server import HttpServer
 
 __all__ = ["RESTART_DELAY", "reset_local_node", "up_main"]
 
@@ -78,12 +78,13 @@ async def up_main(cfg: CoordinatorConfig, docker_host: str, *, reset_node: bool 
             )
     async with Coordinator(cfg) as coordinator:
         # The local node runs until the server has drained: requests in flight need it.
-        install_shutdown_signals(coordinator.shutdown)
+        http = HttpServer(coordinator)
+        install_shutdown_signals(http.shutdown)
         ready = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
-            server = tasks.create_task(coordinator.serve(create_app(coordinator), ready=ready))
+            server = tasks.create_task(http.serve(ready=ready))
             await ready.wait()
-            print(f"Docklord is running: http://{cfg.host}:{coordinator.http_port}", flush=True)
+            print(f"Docklord is running: http://{cfg.host}:{http.port}", flush=True)
             node = tasks.create_task(_LocalNode(coordinator, node_cfg).run())
             await server
             node.cancel()

@@ -16,6 +16,7 @@ from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import Enrolled, NodeAuthenticator, Registration
 from docklord.coordinator._refs import check_uncached_ref, resolve_ref
 from docklord.coordinator._telemetry import FleetSeries, Telemetry
+from docklord.coordinator._tls import uvicorn_tls
 
 __all__ = [
     "AlertEvaluator",
@@ -45,4 +46,5 @@ __all__ = [
     "public_url",
     "resolve_ref",
     "test_body",
+    "uvicorn_tls",
 ]

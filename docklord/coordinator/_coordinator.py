@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,25 +8,22 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import structlog
-import uvicorn
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp
 
-from docklord._runtime import install_stats_signal
 from docklord.config import CoordinatorConfig
 from docklord.coordinator._alerts import AlertEvaluator
 from docklord.coordinator._audit_feed import stream_audit
-from docklord.coordinator._fleet import Fleet, NodeStatus
+from docklord.coordinator._fleet import Fleet, NodeState, NodeStatus
 from docklord.coordinator._history import History
-from docklord.coordinator._http import GracefulServer, uvicorn_limits
-from docklord.coordinator._instances import InstanceReconciler
+from docklord.coordinator._instance_placement import InstancePlacement
+from docklord.coordinator._instance_reconcile import InstanceReconciler
 from docklord.coordinator._links import LinkManager
 from docklord.coordinator._nodeauth import NodeAuthenticator, Registration
 from docklord.coordinator._refs import check_uncached_ref
 from docklord.coordinator._telemetry import Telemetry
-from docklord.coordinator._tls import check_tls, grpc_credentials, uvicorn_tls
+from docklord.coordinator._tls import check_tls, grpc_credentials
 from docklord.errors import NotFound
 from docklord.link import Channel, GrpcLinkServer, LinkSettings
 from docklord.protocol.methods import MethodArgs, NodeMethod
@@ -42,14 +38,13 @@ log = structlog.get_logger(__name__)
 
 
 class Coordinator:
-    """The public server: store, live fleet, node links, and the HTTP/gRPC listeners.
+    """The public server's core: store, live fleet, node links and the gRPC link listener.
 
-    Use as an async context manager, then :meth:`serve` the web app until cancelled (the
-    app is :func:`docklord.web.create_app`'s, built by the layer above: the coordinator does not
-    import web)::
+    Use as an async context manager; the layer above serves HTTP for it (the coordinator does
+    not import web or an HTTP server)::
 
         async with Coordinator(config) as coordinator:
-            await coordinator.serve(create_app(coordinator))
+            await HttpServer(coordinator).serve()  # docklord.server
 
     ``link`` sets the node links' keepalive (sent to each node in its ``Welcome``); by
     default pings every 2 s, a link silent for 5 s is dead, requests wait
@@ -75,18 +70,16 @@ class Coordinator:
             coordinator_id=self.coordinator_id,
             settings=link or LinkSettings(request_timeout=config.request_timeout),
         )
-        self.instances = InstanceReconciler(self.store, self.fleet, self.call)
+        #: Instance operations (create with placement, start, stop, delete).
+        self.instances = InstancePlacement(self.store, self.fleet, self.call)
+        self.reconciler = InstanceReconciler(self.store, self.fleet, self.call)
         self.alerts = AlertEvaluator(self.store, self.fleet, self.open_channel)
         self.metrics = CollectorRegistry()
         self.metrics.register(_FleetCollector(self.fleet))
         self.telemetry = Telemetry(self.fleet, self.metrics)
         self._announce = announce
         self._grpc: GrpcLinkServer | None = None
-        self._server: GracefulServer | None = None
-        self._stop_requested = False
         self._closed = False
-        #: The bound HTTP port, once :meth:`serve` has started listening.
-        self.http_port: int | None = None
 
     async def __aenter__(self) -> Coordinator:
         if not self.config.database_url:
@@ -98,7 +91,7 @@ class Coordinator:
             for record in await self.store.list_nodes():
                 if record.revoked_at is None:
                     self.fleet.know(record)
-            await self.instances.start()
+            await self.reconciler.start()
             await self.alerts.start()
             if self.config.grpc_port:
                 self._grpc = GrpcLinkServer(
@@ -169,6 +162,31 @@ class Coordinator:
         session = self.fleet.online_session(node_id)
         return await session.open_channel(kind, args, window=window)
 
+    async def register_node(
+        self, node_id: str, *, name: str | None = None, labels: dict[str, str] | None = None
+    ) -> str:
+        """Pre-register a node with a fresh secret and list it (offline until it links);
+        returns the secret, which is shown this once."""
+        record, password = await self.auth.register(node_id, name=name, labels=labels)
+        self.fleet.know(record)
+        return password
+
+    async def update_node(self, node_id: str, **changes: Any) -> NodeState:
+        """Rename or relabel a registered node (linked or not); its state as listed."""
+        record = await self.store.update_node(node_id, **changes)
+        return self.fleet.know(record)
+
+    async def revoke_node(self, node_id: str) -> str:
+        """Revoke a node: refused from now on, its live link closed, gone from the fleet.
+
+        Returns what was revoked: ``revoked`` (a registered node) or ``withdrawn`` (an
+        enrollment token not used yet), as ``NodeAuthenticator.revoke`` says.
+        """
+        outcome = await self.auth.revoke(node_id)
+        await self.links.disconnect(node_id)
+        self.fleet.forget(node_id)
+        return outcome
+
     def container_ref(self, node_id: str, ref: str) -> str:
         """The full id of container ``ref`` on ``node_id`` from the live cache.
 
@@ -183,62 +201,12 @@ class Coordinator:
             self.fleet.node(node_id)
             return check_uncached_ref(ref)
 
-    async def serve(self, app: ASGIApp, *, ready: asyncio.Event | None = None) -> None:
-        """Serve HTTP (REST, WebSocket, UI, WebSocket node link) until cancelled or
-        :meth:`shutdown`.
-
-        SIGUSR1 logs the process's asyncio tasks, RSS and open fds (``runtime stats``).
-        """
-        install_stats_signal()
-        server = GracefulServer(
-            uvicorn.Config(
-                app,
-                host=self.config.host,
-                port=self.config.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                ws_max_size=16 * 1024 * 1024,
-                ws_ping_interval=None,
-                **uvicorn_limits(self.config),
-                **uvicorn_tls(self.config),  # type: ignore[arg-type]
-            ),
-            close_links=self.links.aclose,
-        )
-        self._server = server
-        if self._stop_requested:
-            server.should_exit = True
-        task = asyncio.create_task(server.serve())
-        try:
-            # uvicorn offers only a `started` flag to learn that it listens.
-            while not server.started and not task.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            if server.started:
-                self.http_port = server.servers[0].sockets[0].getsockname()[1]
-                _freeze_startup_objects()
-            if ready is not None:
-                ready.set()
-            await task
-        finally:
-            server.should_exit = True
-            await self.links.aclose()
-            await asyncio.gather(task, return_exceptions=True)
-
-    def shutdown(self) -> None:
-        """Ask :meth:`serve` to stop: no new connections, client WebSockets closed with
-        ``1001``, in-flight requests given ``SHUTDOWN_GRACE`` seconds, then the node links
-        closed cleanly. Safe to call from a signal handler, and more than once.
-        """
-        self._stop_requested = True
-        if self._server is not None:
-            self._server.should_exit = True
-
     async def aclose(self) -> None:
         """Close links, listeners and the store; idempotent."""
         if self._closed:
             return
         self._closed = True
-        await self.instances.aclose()
+        await self.reconciler.aclose()
         await self.alerts.aclose()
         await self.links.aclose()
         if self._grpc is not None:
@@ -270,14 +238,3 @@ class _FleetCollector(Collector):
             containers.add_metric([state], n)
         yield nodes
         yield containers
-
-
-def _freeze_startup_objects() -> None:
-    """Move everything alive after start-up (modules, routes, models) out of the cyclic GC.
-
-    Those objects live as long as the process; scanning them again in every full collection
-    only lengthens the pauses that a large fleet makes long anyway (measured: a third of the
-    heap of a coordinator with 1,000 nodes). Garbage is collected first, so nothing leaks.
-    """
-    gc.collect()
-    gc.freeze()

@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from docklord.link._channel import Channel, ChannelHandler, ChannelState
+from docklord.link._dial import dial
 from docklord.link._memory import memory_pair
 from docklord.link._requests import RequestHandler
 from docklord.link._session import LinkSession, MessageHandler, SessionState
@@ -45,6 +46,7 @@ __all__ = [
     "Transport",
     "connect_grpc",
     "connect_websocket",
+    "dial",
     "memory_pair",
     "tls_server_credentials",
 ]

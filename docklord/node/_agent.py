@@ -17,7 +17,7 @@ from docklord._aio import first_of
 from docklord.config import NodeConfig
 from docklord.engine import Engine
 from docklord.errors import ConfigError, HandshakeRejected, LinkClosed, LinkError
-from docklord.link import LinkSession, LinkSettings, Transport, connect_websocket
+from docklord.link import LinkSession, LinkSettings, Transport, connect_websocket, dial
 from docklord.node._identity import NodeIdentity, load_identity, save_identity
 from docklord.node._operations import Operations
 from docklord.node._sampler import Sampler
@@ -32,7 +32,6 @@ log = structlog.get_logger(__name__)
 #: Rejections that retrying cannot fix: the agent stops and says why.
 FATAL_REJECTIONS = frozenset({"bad_credentials", "revoked", "unsupported_version", "invalid"})
 
-HANDSHAKE_TIMEOUT = 10.0
 SNAPSHOT_JOURNAL = 2_000
 #: Seconds a shutdown (SIGTERM) waits for the requests being served before closing the link.
 SHUTDOWN_GRACE = 10.0
@@ -242,26 +241,12 @@ class NodeAgent:
         )
         if self.watcher.engine_info is not None:
             hello.engine.CopyFrom(engine_info_to_proto(self.watcher.engine_info))
-        await transport.send(pb.Envelope(hello=hello))
-        try:
-            reply = await asyncio.wait_for(transport.receive(), HANDSHAKE_TIMEOUT)
-        except TimeoutError as exc:
-            raise LinkClosed("the coordinator did not answer the handshake") from exc
-        kind = reply.WhichOneof("body")
-        if kind == "reject":
-            raise HandshakeRejected(
-                f"coordinator rejected this node: {reply.reject.message}",
-                reason=reply.reject.reason,
-            )
-        if kind != "welcome":
-            raise LinkClosed(f"unexpected {kind} frame during the handshake")
-        if reply.welcome.assigned_node_id:
-            self.identity = NodeIdentity(
-                reply.welcome.assigned_node_id, reply.welcome.assigned_password
-            )
+        welcome = await dial(transport, hello)
+        if welcome.assigned_node_id:
+            self.identity = NodeIdentity(welcome.assigned_node_id, welcome.assigned_password)
             save_identity(self.config.state_dir, self.identity)
             log.info("enrolled", node_id=self.identity.node_id)
-        return reply.welcome
+        return welcome
 
     async def _pump(self, session: LinkSession, known_seq: int) -> None:
         """Catch the coordinator up, then forward every new event and engine status."""

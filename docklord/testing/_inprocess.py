@@ -31,8 +31,11 @@ __all__ = ["InProcessFleet"]
 ADMIN_PASSWORD = "in-process-admin-password"  # noqa: S105 - a throwaway test store
 #: The secret of the simulated nodes :class:`InProcessFleet` starts.
 NODE_SECRET = "in-process-node-secret-".ljust(43, "s")
-#: Fast keepalive: a link cut without a close frame is noticed within a second.
-FAST_LINKS = LinkSettings(ping_interval=0.2, dead_after=1.0, request_timeout=10.0)
+#: Fast keepalive: a link cut without a close frame is noticed within 2.5 s. Not faster: the
+#: node side declares the link dead after 2.5 pings (1.25 s), and an event loop busy with a
+#: test's other work on a loaded machine (two xdist workers on two cores) can stall longer
+#: than half a second, which dropped links in the middle of tests.
+FAST_LINKS = LinkSettings(ping_interval=0.5, dead_after=2.5, request_timeout=10.0)
 
 
 class InProcessFleet:
@@ -55,7 +58,7 @@ class InProcessFleet:
         nodes: how many :class:`SimulatedNode` to start (``node-1``, ``node-2``...).
         containers: the running containers each of them reports.
         registration: ``open`` (nodes register on first contact) or ``enroll``.
-        link: the node links' keepalive; by default fast, so that a cut link is seen in 1 s.
+        link: the node links' keepalive; by default fast, so that a cut link is seen in 2.5 s.
     """
 
     def __init__(

@@ -6,8 +6,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from docklord import __version__
-from docklord.errors import HandshakeRejected
-from docklord.link import LinkSession, LinkSettings, Transport, connect_websocket
+from docklord.link import LinkSession, LinkSettings, Transport, connect_websocket, dial
 from docklord.protocol import PROTOCOL_VERSION
 from docklord.protocol import docklord_pb2 as pb
 
@@ -106,15 +105,13 @@ class SimulatedNode:
             hostname=self.hostname,
             seq=self.seq,
         )
-        await transport.send(pb.Envelope(hello=hello))
-        reply = await asyncio.wait_for(transport.receive(), 60)
-        if reply.WhichOneof("body") != "welcome":
+        try:
+            # A storm of a thousand handshakes may keep the coordinator busy for a while.
+            welcome = await dial(transport, hello, timeout=60)
+        except BaseException:
             await transport.close()
-            raise HandshakeRejected(
-                f"simulated node {self.node_id} rejected: {reply.reject.message or reply}",
-                reason=reply.reject.reason,
-            )
-        settings = LinkSettings.for_ping_interval_ms(reply.welcome.ping_interval_ms)
+            raise
+        settings = LinkSettings.for_ping_interval_ms(welcome.ping_interval_ms)
         async with LinkSession(
             transport, name=self.node_id, settings=settings, dialer=True
         ) as session:

@@ -338,12 +338,11 @@ async def register_node(body: NodeRegistration, principal: Admin, request: Reque
 async def _preregister(
     request: Request, principal: Principal, body: NodeRegistration, node_id: str
 ) -> dict[str, Any]:
-    auth = coordinator_of(request).auth
+    coordinator = coordinator_of(request)
     if body.mode == "secret":
-        record, password = await auth.register(node_id, name=body.name, labels=body.labels)
-        coordinator_of(request).fleet.know(record)
+        password = await coordinator.register_node(node_id, name=body.name, labels=body.labels)
         return {"password": password}
-    _, enrollment, token = await auth.invite(
+    _, enrollment, token = await coordinator.auth.invite(
         node_id,
         ttl=timedelta(seconds=body.enroll_ttl),
         created_by=principal.user_id,
@@ -373,9 +372,7 @@ async def revoke_node(node: str, principal: NodeAdmin, request: Request) -> JSON
     """
     coordinator = coordinator_of(request)
     async with audited(request, principal, "node.revoke", node=node):
-        outcome = await coordinator.auth.revoke(node)
-    await coordinator.links.disconnect(node)
-    coordinator.fleet.forget(node)
+        outcome = await coordinator.revoke_node(node)
     _revoke_sockets(request, f"node:{node}", reason="node revoked")
     return JSONResponse({"node_id": node, "status": outcome})
 
@@ -391,8 +388,8 @@ async def update_node(
     changes: dict[str, Any] = {k: getattr(body, k) for k in given}
     coordinator = coordinator_of(request)
     async with audited(request, principal, "node.update", node=node, params=changes):
-        record = await coordinator.store.update_node(node, **changes)
-    return JSONResponse(coordinator.fleet.know(record).to_json())
+        state = await coordinator.update_node(node, **changes)
+    return JSONResponse(state.to_json())
 
 
 def _link_url(request: Request) -> str:

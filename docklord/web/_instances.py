@@ -5,15 +5,12 @@ user's instance is ``404``, as if it did not exist. Answers of the mutating rout
 documented format ``{"success": true, "message": "...", "data": {...}}``; errors use the API's
 one error shape.
 
-Creating one: the coordinator reserves the record (one instance per user per node), picks an
-online node the user may use, fewest instances first, and asks it for ``instances.create``: the
-node allocates the ports, creates the container, installs the key and starts it. A node that is
-full or offline is skipped for the next one.
+Placement and the calls to the node are the coordinator's (``Coordinator.instances``,
+``docklord.coordinator._instance_placement``); the routes parse, authorize, audit and answer.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
@@ -23,13 +20,9 @@ from pydantic import Field, field_validator
 from docklord.coordinator import Coordinator, iso
 from docklord.errors import (
     Conflict,
-    DocklordError,
-    LinkError,
-    NodeOffline,
     NotFound,
     PermissionDenied,
 )
-from docklord.protocol import methods
 from docklord.store import Instance
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, require
@@ -43,8 +36,6 @@ router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
 User = Annotated[Principal, Depends(require(Role.VIEWER, user=True))]
 InstanceId = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 
-#: Seconds a node may take to create or delete an instance (allocation, create, start).
-CREATE_TIMEOUT = 60.0
 _KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
@@ -149,70 +140,12 @@ async def create_instance(body: InstanceIn, principal: User, request: Request) -
     coordinator = coordinator_of(request)
     params = {"node": body.node, "key_type": body.ssh_public_key.split()[0]}
     async with audited(request, principal, "instance.create", params=params) as entry:
-        instance = await _create_somewhere(coordinator, principal, body)
+        instance = await coordinator.instances.create(
+            principal, body.ssh_public_key, node=body.node
+        )
         entry.target = instance.id
     data = instance_json(instance, coordinator)
     return _answer(f"instance {instance.id} created on node {instance.node_id}", data)
-
-
-async def _create_somewhere(
-    coordinator: Coordinator, principal: Principal, body: InstanceIn
-) -> Instance:
-    candidates = await _candidates(coordinator, principal, body.node)
-    refusals: list[str] = []
-    for node_id in candidates:
-        try:
-            return await _create_on(coordinator, principal, node_id, body.ssh_public_key)
-        except (Conflict, NodeOffline) as exc:
-            refusals.append(f"{node_id}: {exc.message}")
-    if not refusals:
-        raise NodeOffline("no node is online to hold an instance")
-    raise Conflict("no node has room for another instance of yours: " + "; ".join(refusals))
-
-
-async def _candidates(
-    coordinator: Coordinator, principal: Principal, only: str | None
-) -> list[str]:
-    """Online nodes the caller may use and has no instance on yet, fewest instances first."""
-    mine = {i.node_id for i in await coordinator.store.list_instances(user_id=principal.user_id)}
-    if only is not None:
-        if not principal.may_see(only) or only not in coordinator.fleet.nodes:
-            raise NotFound(f"no such node: {only}")
-        if only in mine:
-            raise Conflict(f"you already have an instance on node {only}")
-        coordinator.fleet.online_session(only)  # NodeOffline (503) at once
-        return [only]
-    counts = await coordinator.store.count_instances_by_node()
-    online = [
-        node_id
-        for node_id, state in coordinator.fleet.nodes.items()
-        if state.session is not None and principal.may_see(node_id) and node_id not in mine
-    ]
-    if not online and mine:
-        raise Conflict("you already have an instance on every node available to you")
-    return sorted(online, key=lambda n: (counts.get(n, 0), n))
-
-
-async def _create_on(
-    coordinator: Coordinator, principal: Principal, node_id: str, key: str
-) -> Instance:
-    store = coordinator.store
-    reserved = await store.reserve_instance(principal.user_id, node_id, key)
-    args = methods.InstanceCreateArgs(reserved.id, principal.username, key)
-    try:
-        made = await coordinator.call(
-            node_id, methods.INSTANCES_CREATE, args, timeout=CREATE_TIMEOUT
-        )
-        await store.complete_instance(reserved.id, made.container_id, made.ports["ssh"])
-    except BaseException as exc:
-        if isinstance(exc, LinkError):
-            # The node may have made the container before the answer was lost: remove it.
-            with contextlib.suppress(DocklordError):
-                gone = methods.InstanceArgs(reserved.id)
-                await coordinator.call(node_id, methods.INSTANCES_DELETE, gone)
-        await store.delete_instance(reserved.id)
-        raise
-    return await store.get_instance(reserved.id)
 
 
 @router.post("/{instance_id}/start")
@@ -231,9 +164,6 @@ async def stop_instance(
     return await _act(request, principal, instance_id, "stop", "stopped")
 
 
-_ACTIONS = {"start": methods.INSTANCES_START, "stop": methods.INSTANCES_STOP}
-
-
 async def _act(
     request: Request, principal: Principal, instance_id: str, action: str, done: str
 ) -> dict[str, Any]:
@@ -243,9 +173,9 @@ async def _act(
     async with audited(
         request, principal, f"instance.{action}", node=instance.node_id, target=instance.id
     ):
-        method = _ACTIONS[action]
-        result = await coordinator.call(instance.node_id, method, methods.InstanceArgs(instance.id))
-    data = {**instance_json(instance, coordinator), "state": result.state}
+        act = coordinator.instances.start if action == "start" else coordinator.instances.stop
+        state = await act(instance)
+    data = {**instance_json(instance, coordinator), "state": state}
     return _answer(f"instance {instance.id} {done}", data)
 
 
@@ -260,13 +190,7 @@ async def delete_instance(
     async with audited(
         request, principal, "instance.delete", node=instance.node_id, target=instance.id
     ):
-        args = methods.InstanceArgs(instance.id)
-        # A container removed on the node already: the instance is forgotten all the same.
-        with contextlib.suppress(NotFound):
-            await coordinator.call(
-                instance.node_id, methods.INSTANCES_DELETE, args, timeout=CREATE_TIMEOUT
-            )
-        await coordinator.store.delete_instance(instance.id)
+        await coordinator.instances.delete(instance)
     data = {**instance_json(instance, coordinator), "state": "deleted"}
     return _answer(f"instance {instance.id} deleted", data)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from docklord.coordinator import Fleet
-from docklord.coordinator._instances import InstanceReconciler
+from docklord.coordinator._instance_reconcile import InstanceReconciler
 from docklord.errors import NodeOffline
 from docklord.protocol import docklord_pb2 as pb
 from docklord.store import Role, Store

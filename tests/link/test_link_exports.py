@@ -21,6 +21,7 @@ def test_link_exports() -> None:
             "Transport",
             "connect_grpc",
             "connect_websocket",
+            "dial",
             "memory_pair",
             "tls_server_credentials",
         ]
