@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Literal
 
 import structlog
 
@@ -20,7 +20,7 @@ from docklord.coordinator._alert_rules import MAX_LINE
 from docklord.errors import DocklordError
 from docklord.link import Channel
 from docklord.model import ContainerSummary
-from docklord.protocol import CONTROL, STDERR, STDOUT
+from docklord.protocol import CONTROL, STDERR, STDOUT, methods
 
 __all__ = ["LineCutter", "LogFollowers", "OnLine", "OpenChannel", "follow_from"]
 
@@ -73,7 +73,7 @@ class LogFollowers:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def follow(self, node_id: str, container_id: str, since: float | str) -> None:
+    def follow(self, node_id: str, container_id: str, since: float | Literal["now"]) -> None:
         """Follow a container's output from ``since`` (Unix seconds or ``"now"``)."""
         key = (node_id, container_id)
         if key in self._tasks:
@@ -101,10 +101,10 @@ class LogFollowers:
         """The (node, container) pairs followed now."""
         return list(self._tasks)
 
-    async def _follow(self, node_id: str, container_id: str, since: float | str) -> None:
-        args: dict[str, Any] = {"ref": container_id, "follow": True, "since": since}
+    async def _follow(self, node_id: str, container_id: str, since: float | Literal["now"]) -> None:
+        args = methods.LogsArgs(container_id, follow=True, since=since)
         try:
-            channel = await self._open(node_id, "logs", args, window=_WINDOW)
+            channel = await self._open(node_id, methods.LOGS, args, window=_WINDOW)
         except DocklordError as exc:
             log.info("alerts.log_follow_refused", node=node_id, error=exc.message)
             return
@@ -131,7 +131,7 @@ class LogFollowers:
                 await task
 
 
-def follow_from(summary: ContainerSummary) -> float | str:
+def follow_from(summary: ContainerSummary) -> float | Literal["now"]:
     """Where to start following a container that just started.
 
     Not at the ``start`` event's time: the engine sends that event once the process runs, so

@@ -26,7 +26,7 @@ from docklord.coordinator._telemetry import Telemetry
 from docklord.coordinator._tls import check_tls, grpc_credentials
 from docklord.errors import NotFound
 from docklord.link import Channel, GrpcLinkServer, LinkSettings
-from docklord.protocol.methods import MethodArgs, NodeMethod
+from docklord.protocol.methods import ChannelKind, MethodArgs, NodeMethod
 from docklord.store import Store
 
 __all__ = ["Coordinator"]
@@ -156,11 +156,18 @@ class Coordinator:
         return method.decode_result(doc)
 
     async def open_channel(
-        self, node_id: str, kind: str, args: Any = None, *, window: int = 262_144
+        self,
+        node_id: str,
+        kind: ChannelKind[A],
+        args: A | None = None,
+        *,
+        window: int = 262_144,
     ) -> Channel:
-        """Open a flow-controlled stream to a node (logs, stats, exec, pull, tunnel)."""
+        """Open a flow-controlled stream of a channel kind (``docklord.protocol.methods``:
+        ``LOGS``, ``STATS``, ``EXEC_SESSION``, ``TUNNEL``, ``IMAGES_PULL``) to a node."""
         session = self.fleet.online_session(node_id)
-        return await session.open_channel(kind, args, window=window)
+        doc = {} if args is None else args.to_json()
+        return await session.open_channel(kind.name, doc, window=window)
 
     async def register_node(
         self, node_id: str, *, name: str | None = None, labels: dict[str, str] | None = None

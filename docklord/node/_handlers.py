@@ -4,7 +4,8 @@ The ``_ops_*`` modules define handlers of these types and :class:`~docklord.node
 registers them, so imports run one way: the registry imports the handler modules, never back.
 A handler is written against the typed contract of ``docklord.protocol.methods``; :func:`serve`
 makes it a wire-level :data:`Method` that decodes the JSON arguments with the method's args
-type first, so a bad argument never reaches the handler.
+type first, so a bad argument never reaches the handler; :func:`serve_channel` does the same
+for a channel kind.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from docklord.link import ChannelHandler
-from docklord.protocol.methods import MethodArgs, NodeMethod, to_wire
+from docklord.link import Channel, ChannelHandler
+from docklord.protocol.methods import ChannelKind, MethodArgs, NodeMethod, to_wire
 
-__all__ = ["ChannelHandler", "Method", "serve"]
+__all__ = ["ChannelHandler", "Method", "serve", "serve_channel"]
 
 A = TypeVar("A", bound=MethodArgs)
 R = TypeVar("R")
@@ -31,3 +32,15 @@ def serve(method: NodeMethod[A, R], handler: Callable[[A], Awaitable[R]]) -> tup
         return to_wire(await handler(method.decode_args(args)))
 
     return method.name, run
+
+
+def serve_channel(
+    kind: ChannelKind[A], handler: Callable[[Channel, A], Awaitable[None]]
+) -> tuple[str, ChannelHandler]:
+    """``kind``'s wire name and a channel handler that decodes the channel's arguments with
+    the kind's args type, then calls ``handler`` (a bad argument ends the channel at once)."""
+
+    async def run(channel: Channel) -> None:
+        await handler(channel, kind.decode_args(channel.args))
+
+    return kind.name, run

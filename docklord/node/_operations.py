@@ -54,6 +54,11 @@ class Operations:
         """Every request method this node serves."""
         return frozenset(self._methods)
 
+    @property
+    def channel_kinds(self) -> frozenset[str]:
+        """Every channel kind this node serves."""
+        return frozenset(self._channels)
+
     async def handle(self, method: str, args: Any) -> Any:
         """Serve one request."""
         handler = self._methods.get(method)

@@ -20,11 +20,10 @@ from docklord.engine import Engine
 from docklord.errors import Conflict, DocklordError, EngineError, NotFound
 from docklord.link import Channel
 from docklord.model import ContainerState, ExecResult, ImageSummary
-from docklord.node._handlers import ChannelHandler, Method, serve
+from docklord.node._handlers import ChannelHandler, Method, serve, serve_channel
 from docklord.protocol import methods as m
 from docklord.protocol import resolve_ref
 from docklord.protocol.methods import Json, container_spec
-from docklord.protocol.readers import read_str
 
 __all__ = ["MAX_EXEC_OUTPUT", "channels", "container_spec", "methods", "to_json"]
 
@@ -256,14 +255,12 @@ class _Resources:
             raise
         return {"ref": ref}
 
-    async def pull(self, channel: Channel) -> None:
+    async def pull(self, channel: Channel, args: m.PullArgs) -> None:
         """Pull an image, sending each progress message as one JSON line.
 
         The engine's error message is not forwarded: the pull's error closes the channel.
         """
-        args = channel.args if isinstance(channel.args, dict) else {}
-        ref = read_str(args, "image")
-        pulled = self.engine.pull(ref)
+        pulled = self.engine.pull(args.image)
         try:
             async for item in pulled:
                 if item.error:
@@ -283,7 +280,7 @@ def methods(engine: Engine) -> dict[str, Method]:
 
 def channels(engine: Engine) -> dict[str, ChannelHandler]:
     """Channel kinds of this module: ``images.pull``."""
-    return {"images.pull": _Resources(engine).pull}
+    return dict([serve_channel(m.IMAGES_PULL, _Resources(engine).pull)])
 
 
 def _label_filters(args: m.PruneArgs) -> dict[str, list[str]]:

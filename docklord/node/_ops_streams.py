@@ -6,7 +6,8 @@ as the far client takes the data, and buffers at most one window.
 
 Frames on a channel carry a stream number: 0 plain data or stdin, 1 stdout, 2 stderr and
 3 control (one JSON object); the format is defined once, in ``docklord.protocol._channels``.
-The channel kinds:
+The channel kinds (``docklord.protocol.methods``: ``LOGS``, ``STATS``, ``EXEC_SESSION``,
+``TUNNEL``; their arguments are decoded with the kind's type before a handler runs):
 
 ``logs`` (args ``ref, stdout, stderr, tail, since, until, timestamps, follow, follow_restarts``)
     A control ``{"type": "ready"}`` once the container was found, then the output as stdout
@@ -51,7 +52,7 @@ from docklord.engine import Engine, ExecSession
 from docklord.errors import Conflict, InvalidInput
 from docklord.link import Channel
 from docklord.model import LogChunk
-from docklord.node._handlers import ChannelHandler, Method, serve
+from docklord.node._handlers import ChannelHandler, Method, serve, serve_channel
 from docklord.node._log_follow import LogEnd, follow_across_starts
 from docklord.protocol import (
     CONTROL,
@@ -65,22 +66,13 @@ from docklord.protocol import (
 )
 from docklord.protocol import methods as m
 from docklord.protocol.methods import Json
-from docklord.protocol.readers import (
-    Args,
-    opt_float,
-    opt_int,
-    opt_str,
-    read_bool,
-    read_map,
-    read_str,
-    read_strs,
-)
 
 __all__ = ["channels", "methods"]
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A", bound=m.MethodArgs)
 
 _READ_SIZE = 64 * 1024
 _EXIT_GRACE = 2.0
@@ -121,81 +113,54 @@ def methods(engine: Engine) -> dict[str, Method]:
 
 def channels(engine: Engine) -> dict[str, ChannelHandler]:
     """Channel kinds of this module."""
-    handlers: dict[str, Callable[[Engine, Channel], Awaitable[None]]] = {
-        "logs": _logs,
-        "stats": _stats,
-        "exec": _exec,
-        "tunnel": _tunnel,
-    }
-    return {kind: _counted(engine, kind, handler) for kind, handler in handlers.items()}
+    return dict(
+        (
+            _counted(engine, m.LOGS, _logs),
+            _counted(engine, m.STATS, _stats),
+            _counted(engine, m.EXEC_SESSION, _exec),
+            _counted(engine, m.TUNNEL, _tunnel),
+        )
+    )
 
 
 def _counted(
-    engine: Engine, kind: str, handler: Callable[[Engine, Channel], Awaitable[None]]
-) -> ChannelHandler:
+    engine: Engine,
+    kind: m.ChannelKind[A],
+    handler: Callable[[Engine, Channel, A], Awaitable[None]],
+) -> tuple[str, ChannelHandler]:
     counts = _active.setdefault(engine, Counter())
 
-    async def serve(channel: Channel) -> None:
-        counts[kind] += 1
+    async def run(channel: Channel, args: A) -> None:
+        counts[kind.name] += 1
         try:
-            await handler(engine, channel)
+            await handler(engine, channel, args)
         finally:
-            counts[kind] -= 1
+            counts[kind.name] -= 1
 
-    return serve
-
-
-# ---- arguments ------------------------------------------------------------------------------
-
-
-def _args(channel_or_args: Channel | dict[str, Any]) -> dict[str, Any]:
-    args = channel_or_args.args if isinstance(channel_or_args, Channel) else channel_or_args
-    if args is None:
-        return {}
-    if not isinstance(args, dict):
-        raise InvalidInput("stream arguments must be a JSON object")
-    return args
-
-
-def _ref(args: Args) -> str:
-    return read_str(args, "ref")
-
-
-def _since(args: Args) -> float | None:
-    if args.get("since") == "now":
-        return time.time()
-    return opt_float(args, "since")
-
-
-def _cmd(args: Args) -> list[str]:
-    cmd = read_strs(args, "cmd")
-    if not cmd:
-        raise InvalidInput("cmd must be a non-empty list of strings")
-    return cmd
+    return serve_channel(kind, run)
 
 
 # ---- logs and stats -------------------------------------------------------------------------
 
 
-async def _logs(engine: Engine, channel: Channel) -> None:
-    args = _args(channel)
-    ref = _ref(args)
-    since = _since(args)
+async def _logs(engine: Engine, channel: Channel, args: m.LogsArgs) -> None:
+    ref = args.ref
+    since = time.time() if args.since == "now" else args.since
     await engine.get_summary(ref)
     await channel.send(READY, CONTROL)
     options: dict[str, Any] = {
-        "stdout": read_bool(args, "stdout", True),
-        "stderr": read_bool(args, "stderr", True),
-        "tail": opt_int(args, "tail"),
+        "stdout": args.stdout,
+        "stderr": args.stderr,
+        "tail": args.tail,
         "since": since,
-        "until": opt_float(args, "until"),
-        "timestamps": read_bool(args, "timestamps"),
+        "until": args.until,
+        "timestamps": args.timestamps,
     }
     chunks: AsyncIterator[LogChunk | LogEnd]
-    if read_bool(args, "follow_restarts"):
+    if args.follow_restarts:
         chunks = follow_across_starts(engine, ref, **options)
     else:
-        chunks = engine.logs(ref, follow=read_bool(args, "follow"), **options)
+        chunks = engine.logs(ref, follow=args.follow, **options)
 
     async def pump() -> None:
         async with _closing(chunks) as stream:
@@ -208,8 +173,8 @@ async def _logs(engine: Engine, channel: Channel) -> None:
     await first_of(pump(), _until_closed(channel))
 
 
-async def _stats(engine: Engine, channel: Channel) -> None:
-    ref = _ref(_args(channel))
+async def _stats(engine: Engine, channel: Channel, args: m.RefArgs) -> None:
+    ref = args.ref
     summary = await engine.get_summary(ref)
     if summary.state != "running":
         raise Conflict(f"container {ref} is not running ({summary.state})")
@@ -265,17 +230,15 @@ async def _command(engine: Engine, args: m.CommandArgs) -> m.CommandOutput:
     )
 
 
-async def _exec(engine: Engine, channel: Channel) -> None:
-    args = _args(channel)
-    tty = read_bool(args, "tty", True)
-    rows, cols = opt_int(args, "rows"), opt_int(args, "cols")
+async def _exec(engine: Engine, channel: Channel, args: m.ExecSessionArgs) -> None:
+    tty, rows, cols = args.tty, args.rows, args.cols
     session = await engine.exec_interactive(
-        _ref(args),
-        _cmd(args),
+        args.ref,
+        args.cmd,
         tty=tty,
-        env=read_map(args, "env") or None,
-        workdir=opt_str(args, "workdir"),
-        user=opt_str(args, "user"),
+        env=args.env or None,
+        workdir=args.workdir,
+        user=args.user,
         size=(rows, cols) if rows and cols else None,
     )
     async with session:
@@ -326,7 +289,7 @@ def _size(message: dict[str, Any], name: str) -> int:
 # ---- the Docker API tunnel ------------------------------------------------------------------
 
 
-async def _tunnel(engine: Engine, channel: Channel) -> None:
+async def _tunnel(engine: Engine, channel: Channel, args: m.NoArgs) -> None:
     reader, writer = await engine.open_raw()
     try:
         await channel.send(READY, CONTROL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from docklord.protocol._channel_args import ChannelKind, ExecSessionArgs, LogsArgs, PullArgs
 from docklord.protocol._method_args import (
     CommandArgs,
     CreateArgs,
@@ -61,6 +62,16 @@ from docklord.protocol._methods import (
 )
 
 __all__ = [
+    "CHANNELS",
+    "EXEC_SESSION",
+    "IMAGES_PULL",
+    "LOGS",
+    "STATS",
+    "TUNNEL",
+    "ChannelKind",
+    "ExecSessionArgs",
+    "LogsArgs",
+    "PullArgs",
     "CONTAINERS_CREATE",
     "CONTAINERS_EXEC",
     "CONTAINERS_INSPECT",
@@ -177,4 +188,17 @@ INSTANCES_LIST = NodeMethod("instances.list", NoArgs, InstanceList.from_json)
 #: Every method by its wire name.
 METHODS: dict[str, NodeMethod[Any, Any]] = {
     m.name: m for m in list(globals().values()) if isinstance(m, NodeMethod)
+}
+
+# ---- channel kinds ------------------------------------------------------------------------
+
+LOGS = ChannelKind("logs", LogsArgs)
+STATS = ChannelKind("stats", RefArgs)
+EXEC_SESSION = ChannelKind("exec", ExecSessionArgs)
+TUNNEL = ChannelKind("tunnel", NoArgs)
+IMAGES_PULL = ChannelKind("images.pull", PullArgs)
+
+#: Every channel kind by its wire name.
+CHANNELS: dict[str, ChannelKind[Any]] = {
+    k.name: k for k in (LOGS, STATS, EXEC_SESSION, TUNNEL, IMAGES_PULL)
 }

@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket
 
 from docklord.errors import DocklordError, InvalidInput
 from docklord.link import Channel
-from docklord.protocol import CONTROL, EOF, PLAIN, control, parse_control
+from docklord.protocol import CONTROL, EOF, PLAIN, control, methods, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import parse_message
@@ -66,8 +66,8 @@ async def _start_exec(ws: WebSocket, principal: Principal, node: str, ref: str) 
         query = parse_query(ExecQuery, {**ws.query_params, **params})
         params.update(tty=query.tty, user=query.user, workdir=query.workdir)
         ref = await resolve(ws, principal, node, ref)
-        args = {"ref": ref, **query.model_dump(exclude_none=True)}
-        channel, started = await open_stream(coordinator, node, "exec", args)
+        args = methods.ExecSessionArgs(ref, **query.model_dump(exclude_none=True))
+        channel, started = await open_stream(coordinator, node, methods.EXEC_SESSION, args)
     except DocklordError as exc:
         await record(target=ref, error=exc)
         raise

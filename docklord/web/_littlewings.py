@@ -157,8 +157,8 @@ class _Session:
         await self._stop_following()
         self.target = None
         # since="now" on the node's clock: every line written after "connected" arrives.
-        args = {"ref": summary.id, "follow": True, "since": "now", "tail": _CATCH_UP_TAIL}
-        channel, _ = await open_stream(self.coordinator, node_id, "logs", args)
+        args = methods.LogsArgs(summary.id, follow=True, since="now", tail=_CATCH_UP_TAIL)
+        channel, _ = await open_stream(self.coordinator, node_id, methods.LOGS, args)
         self.target = (node_id, summary.id)
         await self.send(
             {"type": "connected", "node_id": node_id, "container": container_json(node_id, summary)}

@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from docklord.errors import DocklordError
 from docklord.link import Channel
-from docklord.protocol import STDERR, STDOUT
+from docklord.protocol import STDERR, STDOUT, methods
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._containers import resolve
 from docklord.web._deps import coordinator_of
@@ -69,7 +69,7 @@ class DownloadQuery(LogSelection):
         f" (searched in the text, not the timestamp); at most {MAX_MATCH} characters",
     )
 
-    def channel_args(self, ref: str) -> dict[str, Any]:
+    def channel_args(self, ref: str) -> methods.LogsArgs:
         """The node's ``logs`` channel arguments (a read without follow)."""
         fields = ("tail", "since", "until", "timestamps", "stdout", "stderr")
         return LogQuery(**{name: getattr(self, name) for name in fields}).channel_args(ref)
@@ -114,7 +114,7 @@ async def container_logs_download(
     """
     coordinator = coordinator_of(request)
     args = query.channel_args(await resolve(request, principal, node, ref))
-    channel, _ = await open_stream(coordinator, node, "logs", args, window=LOGS_WINDOW)
+    channel, _ = await open_stream(coordinator, node, methods.LOGS, args, window=LOGS_WINDOW)
     filename = f"{ref.lstrip('/')}.log"
     body = _file_body(channel, query.match, query.timestamps)
     return DownloadResponse(channel, body, filename)

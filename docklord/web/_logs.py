@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from docklord.errors import DocklordError, InvalidInput
 from docklord.link import Channel
-from docklord.protocol import CONTROL, STDERR, STDOUT
+from docklord.protocol import CONTROL, STDERR, STDOUT, methods
 from docklord.web._auth import (
     Principal,
     Role,
@@ -83,15 +83,21 @@ class LogQuery(LogSelection):
     format: Literal["text", "ndjson"] = Field("text", description="HTTP only")
     batch: bool = Field(True, description='WebSocket only: {"lines": [...]} frames')
 
-    def channel_args(self, ref: str) -> dict[str, Any]:
+    def channel_args(self, ref: str) -> methods.LogsArgs:
         """The node's ``logs`` channel arguments."""
         if not (self.stdout or self.stderr):
             raise InvalidInput("logs need stdout, stderr or both")
-        fields = ("tail", "since", "until", "timestamps", "follow", "stdout", "stderr")
-        args = {"ref": ref, **{name: getattr(self, name) for name in fields}}
-        if self.follow_restarts:
-            args.update(follow=True, follow_restarts=True)
-        return args
+        return methods.LogsArgs(
+            ref=ref,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            tail=self.tail,
+            since=self.since,
+            until=self.until,
+            timestamps=self.timestamps,
+            follow=self.follow or self.follow_restarts,
+            follow_restarts=self.follow_restarts,
+        )
 
 
 @router.get("/containers/{ref}/logs", response_class=StreamingResponse)
@@ -108,7 +114,7 @@ async def container_logs(
     """
     coordinator = coordinator_of(request)
     args = query.channel_args(await resolve(request, principal, node, ref))
-    channel, _ = await open_stream(coordinator, node, "logs", args, window=LOGS_WINDOW)
+    channel, _ = await open_stream(coordinator, node, methods.LOGS, args, window=LOGS_WINDOW)
     if query.format == "ndjson":
         return ChannelResponse(channel, _ndjson_body(channel), "application/x-ndjson")
     return ChannelResponse(channel, _text_body(channel), "text/plain; charset=utf-8")
@@ -151,7 +157,7 @@ async def container_logs_ws(ws: WebSocket, node: str, ref: str) -> None:
         principal = await authorize(ws, Role.VIEWER, node=node)
         query = parse_query(LogQuery, ws.query_params)
         args = query.channel_args(await resolve(ws, principal, node, ref))
-        channel, _ = await open_stream(coordinator, node, "logs", args, window=LOGS_WINDOW)
+        channel, _ = await open_stream(coordinator, node, methods.LOGS, args, window=LOGS_WINDOW)
     except DocklordError as exc:
         await close_ws(ws, exc)
         return

@@ -38,7 +38,7 @@ from docklord.coordinator import Coordinator
 from docklord.errors import DocklordError, InvalidInput, NotFound
 from docklord.link import Channel
 from docklord.model import Resume
-from docklord.protocol import STDERR, STDOUT
+from docklord.protocol import STDERR, STDOUT, methods
 from docklord.web._auth import Principal, Role, authorize, live_socket, require, websocket_policy
 from docklord.web._containers import resolve
 from docklord.web._deps import coordinator_of
@@ -236,7 +236,7 @@ async def _open_tails(
             open_stream(
                 coordinator,
                 s.node,
-                "logs",
+                methods.LOGS,
                 _args(s, query, follow=False, tail=query.tail, since=query.since),
                 window=LOGS_WINDOW,
             )
@@ -277,22 +277,20 @@ async def _merge_sorted(streams: list[AsyncIterator[Line]]) -> AsyncIterator[lis
 
 def _args(
     source: Source, query: MergedQuery, *, follow: bool, tail: int | None, since: float | None
-) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "ref": source.ref,
-        "stdout": query.stdout,
-        "stderr": query.stderr,
-        "timestamps": True,
-        "follow": follow,
-        "tail": tail,
-        "since": since,
-        "until": query.until,
-    }
-    if follow and query.follow_restarts:
-        args["follow_restarts"] = True
+) -> methods.LogsArgs:
     if not (query.stdout or query.stderr):
         raise InvalidInput("logs need stdout, stderr or both")
-    return args
+    return methods.LogsArgs(
+        ref=source.ref,
+        stdout=query.stdout,
+        stderr=query.stderr,
+        timestamps=True,
+        follow=follow,
+        tail=tail,
+        since=since,
+        until=query.until,
+        follow_restarts=follow and query.follow_restarts,
+    )
 
 
 async def _lines(
@@ -353,7 +351,7 @@ async def _open_follow(
         # Nothing in the tail: everything from here on is new (tail=0: only what comes next).
         since, tail = query.since, (0 if query.tail == 0 else None)
     args = _args(source, query, follow=True, tail=tail, since=since)
-    channel, _ = await open_stream(coordinator, source.node, "logs", args, window=LOGS_WINDOW)
+    channel, _ = await open_stream(coordinator, source.node, methods.LOGS, args, window=LOGS_WINDOW)
     return _Feed(source, channel, resume)
 
 

@@ -34,6 +34,7 @@ from docklord.coordinator import Coordinator
 from docklord.errors import DocklordError, InvalidInput, RequestTimeout
 from docklord.link import Channel
 from docklord.protocol import CONTROL, PLAIN, STDERR, STDOUT, methods, parse_control
+from docklord.protocol.methods import ChannelKind, MethodArgs
 from docklord.web._auth import Principal, Role, require_node
 from docklord.web._deps import coordinator_of
 from docklord.web._ws_close import close_ws
@@ -66,6 +67,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(s|m|h)")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 M = TypeVar("M", bound=BaseModel)
+A = TypeVar("A", bound=MethodArgs)
 
 
 # ---- query parameters -----------------------------------------------------------------------
@@ -120,7 +122,12 @@ def parse_query(model: type[M], values: Mapping[str, Any]) -> M:
 
 
 async def open_stream(
-    coordinator: Coordinator, node: str, kind: str, args: Any, *, window: int = 256 * 1024
+    coordinator: Coordinator,
+    node: str,
+    kind: ChannelKind[A],
+    args: A | None = None,
+    *,
+    window: int = 256 * 1024,
 ) -> tuple[Channel, dict[str, Any]]:
     """Open a channel and wait for the node's first control frame (``ready``, ``started``).
 
@@ -135,11 +142,11 @@ async def open_stream(
         async with asyncio.timeout(coordinator.config.request_timeout):
             first = await channel.receive()
         if first is None or first[0] != CONTROL:
-            raise DocklordError(f"node {node} opened the {kind} stream without a ready frame")
+            raise DocklordError(f"node {node} opened the {kind.name} stream without a ready frame")
         return channel, parse_control(first[1])
     except TimeoutError as exc:
         await channel.close()
-        raise RequestTimeout(f"node {node} did not open the {kind} stream in time") from exc
+        raise RequestTimeout(f"node {node} did not open the {kind.name} stream in time") from exc
     except BaseException:
         await channel.close()
         raise

@@ -110,7 +110,8 @@ async def pull_image(
     """
     params = {"image": body.image}
     try:
-        channel = await coordinator_of(request).open_channel(node, "images.pull", params)
+        pull = methods.PullArgs(body.image)
+        channel = await coordinator_of(request).open_channel(node, methods.IMAGES_PULL, pull)
         lines = _lines(channel)
         first = await anext(lines, None)
     except DocklordError as exc:

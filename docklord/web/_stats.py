@@ -58,15 +58,15 @@ async def container_stats_ws(ws: WebSocket, node: str, ref: str) -> None:
     coordinator = coordinator_of(ws)
     try:
         principal = await authorize(ws, Role.VIEWER, node=node)
-        args = {"ref": await resolve(ws, principal, node, ref)}
-        channel, _ = await open_stream(coordinator, node, "stats", args)
+        args = methods.RefArgs(await resolve(ws, principal, node, ref))
+        channel, _ = await open_stream(coordinator, node, methods.STATS, args)
     except DocklordError as exc:
         await close_ws(ws, exc)
         return
     await ws.accept()
     async with live_socket(ws, principal):
         # The coordinator's history first (oldest first), then the node's live samples.
-        for sample in coordinator.fleet.history.samples(node, args["ref"]):
+        for sample in coordinator.fleet.history.samples(node, args.ref):
             await ws.send_text(json.dumps(sample_json(dataclasses.asdict(sample))))
         await relay(ws, channel, _send_samples(ws, channel), until_client_leaves(ws))
 

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 
 from docklord.errors import DocklordError, InvalidInput
 from docklord.link import Channel
-from docklord.protocol import CONTROL, EOF, PLAIN, parse_control
+from docklord.protocol import CONTROL, EOF, PLAIN, methods, parse_control
 from docklord.web._audit import audit
 from docklord.web._auth import Principal, Role, authorize, live_socket, websocket_policy
 from docklord.web._client_messages import parse_message
@@ -44,7 +44,9 @@ async def docker_tunnel(ws: WebSocket, node: str) -> None:
     principal: Principal | None = None
     try:
         principal = await authorize(ws, Role.ADMIN, node=node)
-        channel, _ = await open_stream(coordinator_of(ws), node, "tunnel", {}, window=TUNNEL_WINDOW)
+        channel, _ = await open_stream(
+            coordinator_of(ws), node, methods.TUNNEL, window=TUNNEL_WINDOW
+        )
     except DocklordError as exc:
         if principal is not None:
             await audit(ws, principal, "node.docker_tunnel", node=node, error=exc)

@@ -26,6 +26,40 @@ NOWHERE = "unix:///nonexistent/docker.sock"
 def test_the_node_serves_exactly_the_catalogue() -> None:
     assert Operations(Engine(NOWHERE)).method_names == set(methods.METHODS)
     assert all(name == m.name for name, m in methods.METHODS.items())
+    assert Operations(Engine(NOWHERE)).channel_kinds == set(methods.CHANNELS)
+    assert all(name == k.name for name, k in methods.CHANNELS.items())
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "message"),
+    [
+        ("logs", {"ref": 7}, "ref must be a string"),
+        ("logs", {"ref": "web", "tail": -1}, "tail must be at least 0"),
+        ("logs", {"ref": "web", "since": "soon"}, "since must be a number"),
+        ("stats", {}, "ref is required"),
+        ("exec", {"ref": "web", "cmd": []}, "cmd must be a non-empty list of strings"),
+        ("exec", {"ref": "web", "cmd": ["sh"], "rows": 0}, "rows must be at least 1"),
+        ("images.pull", {"image": ""}, "image is required"),
+        ("logs", ["web"], "stream arguments must be a JSON object"),
+    ],
+)
+async def test_a_bad_channel_argument_is_refused_at_the_node(
+    link_pair: PairFactory, kind: str, args: Any, message: str
+) -> None:
+    # The node decodes a channel's arguments with its kind's type before the handler runs, so
+    # nothing here reaches the (absent) engine: the refusal ends the channel with the error.
+    pair = await link_pair(dialer={"on_channel": Operations(Engine(NOWHERE)).channel})
+    channel = await pair.acceptor.open_channel(kind, args)
+    with pytest.raises(InvalidInput, match=message):
+        await channel.receive()
+
+
+def test_typed_channel_arguments_read_back_what_they_send() -> None:
+    logs = methods.LogsArgs("web", tail=10, since="now", follow=True)
+    assert methods.LOGS.decode_args(logs.to_json()) == logs
+    session = methods.ExecSessionArgs("web", ["sh", "-c", "id"], rows=24, cols=80)
+    assert methods.EXEC_SESSION.decode_args(session.to_json()) == session
+    assert methods.TUNNEL.decode_args(None) == methods.NoArgs()
 
 
 @pytest.mark.parametrize(
