@@ -33,6 +33,7 @@ import secrets
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -128,7 +129,7 @@ class Load:
             (await self.client.get(path)).raise_for_status()
 
 
-def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, int]:
+def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, Any]:
     """RSS and fds from /proc; tasks from the ``runtime stats`` line that SIGUSR1 asks for."""
     assert proc.proc is not None
     pid = proc.proc.pid
@@ -143,7 +144,25 @@ def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, in
             raise SystemExit(f"{label} did not log its runtime stats")
         time.sleep(0.05)
     line = [ln for ln in proc.log().splitlines() if '"runtime stats"' in ln][-1]
-    return {"rss_kib": rss, "fds": fds, "tasks": int(json.loads(line)["tasks"])}
+    figures: dict[str, Any] = {"rss_kib": rss, "fds": fds, "tasks": int(json.loads(line)["tasks"])}
+    if "traced_kib" in line:
+        figures["traced_kib"] = int(json.loads(line)["traced_kib"])
+        figures["growth"] = _growth(proc)
+    return figures
+
+
+def _growth(proc: CoordinatorProcess | NodeProcess) -> list[str]:
+    """The ``allocation growth`` the process logs after its stats (when it traces)."""
+    deadline = time.monotonic() + 60
+    while True:
+        lines = proc.log().splitlines()
+        last_stats = max(i for i, ln in enumerate(lines) if '"runtime stats"' in ln)
+        after = [ln for ln in lines[last_stats:] if '"allocation growth"' in ln]
+        if after:
+            return [str(x) for x in json.loads(after[0])["top"]]
+        if time.monotonic() > deadline:
+            raise SystemExit("no allocation growth logged")
+        time.sleep(0.1)
 
 
 def _rss_mib(proc: CoordinatorProcess | NodeProcess) -> float:
@@ -153,28 +172,51 @@ def _rss_mib(proc: CoordinatorProcess | NodeProcess) -> float:
 
 
 async def _rss_series(
-    coordinator: CoordinatorProcess, node: NodeProcess, stop: asyncio.Event
-) -> list[tuple[float, float, float]]:
-    """(minute, coordinator MiB, node MiB) once a minute: does RSS level off, or climb on?"""
+    coordinator: CoordinatorProcess, node: NodeProcess, stop: asyncio.Event, traced: bool
+) -> list[tuple[float, ...]]:
+    """(minute, coordinator MiB, node MiB) once a minute: does RSS level off, or climb on?
+
+    When the processes trace their allocations, what tracemalloc counts follows (MiB of live
+    Python blocks in each): RSS that climbs while these stay flat is the allocator's, not a
+    leak of objects.
+    """
     started = time.monotonic()
-    series: list[tuple[float, float, float]] = []
+    series: list[tuple[float, ...]] = []
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=60)
         minute = (time.monotonic() - started) / 60
-        series.append((minute, _rss_mib(coordinator), _rss_mib(node)))
+        row: tuple[float, ...] = (minute, _rss_mib(coordinator), _rss_mib(node))
+        if traced and not stop.is_set():
+            c, n = await asyncio.to_thread(_both, coordinator, node)
+            row += (c["traced_kib"] / 1024, n["traced_kib"] / 1024)
+        series.append(row)
     return series
+
+
+_PROBING = threading.Lock()
 
 
 def _both(
     coordinator: CoordinatorProcess, node: NodeProcess
-) -> tuple[dict[str, int], dict[str, int]]:
-    return _figures(coordinator, "coordinator"), _figures(node, "node")
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    # One probe at a time: each reads the log lines its own signal produced.
+    with _PROBING:
+        return _figures(coordinator, "coordinator"), _figures(node, "node")
 
 
-def soak(minutes: float) -> None:
+def soak(minutes: float, trace_frames: int, journal: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="docklord-soak-"))
-    coordinator = CoordinatorProcess(work / "c", extra_args=["--log-format=json"])
+    # Small journals fill in the first minute, so that what the end figures show is growth
+    # past every cap, not journals still filling (10,000 events take some 10 minutes here).
+    env = {"DOCKLORD_EVENT_JOURNAL": str(journal)}
+    if trace_frames:
+        env["PYTHONTRACEMALLOC"] = str(trace_frames)
+    # Likewise an hour of resource history per container (the printer's) would still be
+    # filling at the end: a minute of it is full before the start figure.
+    coordinator = CoordinatorProcess(
+        work / "c", extra_args=["--log-format=json", "--stats-retention=60"], env=env
+    )
     coordinator.workdir.mkdir(parents=True)
     node = NodeProcess(
         [coordinator.ws_url],
@@ -183,13 +225,15 @@ def soak(minutes: float) -> None:
         docker_host=docker_host(),
         workdir=work / "n",
         extra_args=["--log-format=json"],
+        env=env,
     )
     node.workdir.mkdir(parents=True)
-    coordinator.start()
-    coordinator.wait_ready()
-    node.start()
     printer = f"soak-printer-{secrets.token_hex(3)}"
     try:
+        # In the try: a coordinator that is slow to get ready is stopped with the rest.
+        coordinator.start()
+        coordinator.wait_ready(timeout=120)  # tracing slows the imports down
+        node.start()
         asyncio.run(_soak(coordinator, node, printer, minutes))
     finally:
         subprocess.run(["docker", "rm", "-f", printer], capture_output=True, check=False)
@@ -243,7 +287,8 @@ async def _run(
         asyncio.create_task(load.loop("exec", lambda: load.exec_once(ref))),
         asyncio.create_task(load.loop("rest", load.rest)),
     ]
-    series = asyncio.create_task(_rss_series(coordinator, node, load.stop))
+    traced = "PYTHONTRACEMALLOC" in coordinator.env
+    series = asyncio.create_task(_rss_series(coordinator, node, load.stop, traced))
     started = time.monotonic()
     await asyncio.sleep(WARM_UP)
     first = await asyncio.to_thread(_both, coordinator, node)
@@ -255,25 +300,31 @@ async def _run(
     last = await asyncio.to_thread(_both, coordinator, node)
     await load.client.aclose()
     _report(load, first, last, elapsed)
-    print(
-        table(
-            [(f"{m:.0f}", f"{c:.1f}", f"{n:.1f}") for m, c, n in await series],
-            ("minute", "coordinator RSS (MiB)", "node RSS (MiB)"),
-        )
-    )
+    heads = ("minute", "coordinator RSS (MiB)", "node RSS (MiB)")
+    if traced:
+        heads += ("coordinator traced (MiB)", "node traced (MiB)")
+    rows = [(f"{row[0]:.0f}", *(f"{x:.1f}" for x in row[1:])) for row in await series]
+    print(table(rows, heads))
 
 
 def _report(
     load: Load,
-    first: tuple[dict[str, int], dict[str, int]],
-    last: tuple[dict[str, int], dict[str, int]],
+    first: tuple[dict[str, Any], dict[str, Any]],
+    last: tuple[dict[str, Any], dict[str, Any]],
     elapsed: float,
 ) -> None:
     print(f"soak: {elapsed / 60:.1f} min of mixed load on {machine()}")
     rows: list[tuple[str, ...]] = []
     for who, a, b in (("coordinator", first[0], last[0]), ("node", first[1], last[1])):
-        for key, unit in (("rss_kib", "RSS (MiB)"), ("fds", "open fds"), ("tasks", "tasks")):
-            scale = 1024 if key == "rss_kib" else 1
+        for key, unit in (
+            ("rss_kib", "RSS (MiB)"),
+            ("traced_kib", "traced by tracemalloc (MiB)"),
+            ("fds", "open fds"),
+            ("tasks", "tasks"),
+        ):
+            if key not in a:
+                continue
+            scale = 1024 if key.endswith("_kib") else 1
             rows.append((who, unit, f"{a[key] / scale:.1f}", f"{b[key] / scale:.1f}"))
     print(table(rows, ("process", "what", f"after {WARM_UP:.0f} s", "at the end")))
     ops: list[tuple[str, ...]] = [
@@ -283,13 +334,34 @@ def _report(
     print(table(ops, ("operation", "done", "failed")))
     for error in load.errors:
         print(f"  error: {error}")
+    for who, end in (("coordinator", last[0]), ("node", last[1])):
+        if "growth" in end:
+            print(f"{who}: allocations that grew most from the start figure to the end:")
+            for growth in end["growth"]:
+                print(f"  {growth}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="run both processes with PYTHONTRACEMALLOC=FRAMES and print the source lines "
+        "whose allocations grew most between the start and end figures (default 0: off)",
+    )
+    parser.add_argument(
+        "--journal",
+        type=int,
+        default=1000,
+        metavar="EVENTS",
+        help="events each process journals per node (DOCKLORD_EVENT_JOURNAL; default 1000, "
+        "full within the first minute; the product's default is 10000)",
+    )
     args = parser.parse_args()
-    soak(args.minutes)
+    soak(args.minutes, args.tracemalloc, args.journal)
 
 
 if __name__ == "__main__":
