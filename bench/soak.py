@@ -144,16 +144,20 @@ def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, An
             raise SystemExit(f"{label} did not log its runtime stats")
         time.sleep(0.05)
     line = [ln for ln in proc.log().splitlines() if '"runtime stats"' in ln][-1]
-    figures: dict[str, Any] = {"rss_kib": rss, "fds": fds, "tasks": int(json.loads(line)["tasks"])}
-    if "traced_kib" in line:
-        figures["traced_kib"] = int(json.loads(line)["traced_kib"])
+    logged = json.loads(line)
+    figures: dict[str, Any] = {"rss_kib": rss, "fds": fds, "tasks": int(logged["tasks"])}
+    for key in ("py_blocks", "malloc_used_kib", "malloc_free_kib", "traced_kib"):
+        if key in logged:
+            figures[key] = int(logged[key])
+    if "traced_kib" in logged:
         figures["growth"] = _growth(proc)
     return figures
 
 
 def _growth(proc: CoordinatorProcess | NodeProcess) -> list[str]:
     """The ``allocation growth`` the process logs after its stats (when it traces)."""
-    deadline = time.monotonic() + 60
+    # Grouping every live block by line takes a traced coordinator 10-40 s of a busy CPU.
+    deadline = time.monotonic() + 300
     while True:
         lines = proc.log().splitlines()
         last_stats = max(i for i, ln in enumerate(lines) if '"runtime stats"' in ln)
@@ -165,33 +169,44 @@ def _growth(proc: CoordinatorProcess | NodeProcess) -> list[str]:
         time.sleep(0.1)
 
 
-def _rss_mib(proc: CoordinatorProcess | NodeProcess) -> float:
-    assert proc.proc is not None
-    status = Path(f"/proc/{proc.proc.pid}/status").read_text()
-    return next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmRSS")) / 1024
+#: The figures of the per-minute table, from ``runtime stats`` (KiB but ``py_blocks``).
+_SERIES = (
+    ("rss_kib", "RSS"),
+    ("py_blocks", "Python blocks (k)"),
+    ("malloc_used_kib", "malloc in use"),
+    ("malloc_free_kib", "malloc held free"),
+    ("traced_kib", "traced"),
+)
 
 
-async def _rss_series(
-    coordinator: CoordinatorProcess, node: NodeProcess, stop: asyncio.Event, traced: bool
-) -> list[tuple[float, ...]]:
-    """(minute, coordinator MiB, node MiB) once a minute: does RSS level off, or climb on?
+async def _series(
+    coordinator: CoordinatorProcess, node: NodeProcess, stop: asyncio.Event
+) -> list[tuple[float, dict[str, Any], dict[str, Any]]]:
+    """Both processes' figures once a minute: does RSS level off, or climb on, and where?
 
-    When the processes trace their allocations, what tracemalloc counts follows (MiB of live
-    Python blocks in each): RSS that climbs while these stay flat is the allocator's, not a
-    leak of objects.
+    RSS that climbs while Python's blocks and C's heap in use stay flat is memory the
+    allocators keep (fragmentation), not objects that pile up.
     """
     started = time.monotonic()
-    series: list[tuple[float, ...]] = []
+    series: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=60)
-        minute = (time.monotonic() - started) / 60
-        row: tuple[float, ...] = (minute, _rss_mib(coordinator), _rss_mib(node))
-        if traced and not stop.is_set():
-            c, n = await asyncio.to_thread(_both, coordinator, node)
-            row += (c["traced_kib"] / 1024, n["traced_kib"] / 1024)
-        series.append(row)
+        if stop.is_set():
+            break
+        c, n = await asyncio.to_thread(_both, coordinator, node)
+        series.append(((time.monotonic() - started) / 60, c, n))
     return series
+
+
+def _series_table(series: list[tuple[float, dict[str, Any], dict[str, Any]]], who: int) -> str:
+    keys = [(k, h) for k, h in _SERIES if series and k in series[0][who]]
+    rows = [(f"{row[0]:.0f}", *(_mib_or_k(k, row[who][k]) for k, _ in keys)) for row in series]
+    return table(rows, ("minute", *(h if k == "py_blocks" else f"{h} (MiB)" for k, h in keys)))
+
+
+def _mib_or_k(key: str, value: int) -> str:
+    return f"{value / 1000:.0f}" if key == "py_blocks" else f"{value / 1024:.1f}"
 
 
 _PROBING = threading.Lock()
@@ -287,8 +302,7 @@ async def _run(
         asyncio.create_task(load.loop("exec", lambda: load.exec_once(ref))),
         asyncio.create_task(load.loop("rest", load.rest)),
     ]
-    traced = "PYTHONTRACEMALLOC" in coordinator.env
-    series = asyncio.create_task(_rss_series(coordinator, node, load.stop, traced))
+    series = asyncio.create_task(_series(coordinator, node, load.stop))
     started = time.monotonic()
     await asyncio.sleep(WARM_UP)
     first = await asyncio.to_thread(_both, coordinator, node)
@@ -300,11 +314,10 @@ async def _run(
     last = await asyncio.to_thread(_both, coordinator, node)
     await load.client.aclose()
     _report(load, first, last, elapsed)
-    heads = ("minute", "coordinator RSS (MiB)", "node RSS (MiB)")
-    if traced:
-        heads += ("coordinator traced (MiB)", "node traced (MiB)")
-    rows = [(f"{row[0]:.0f}", *(f"{x:.1f}" for x in row[1:])) for row in await series]
-    print(table(rows, heads))
+    every_minute = await series
+    for who, name in ((1, "coordinator"), (2, "node")):
+        print(f"{name}, each minute:")
+        print(_series_table(every_minute, who))
 
 
 def _report(
@@ -318,13 +331,16 @@ def _report(
     for who, a, b in (("coordinator", first[0], last[0]), ("node", first[1], last[1])):
         for key, unit in (
             ("rss_kib", "RSS (MiB)"),
+            ("py_blocks", "Python blocks (k)"),
+            ("malloc_used_kib", "malloc in use (MiB)"),
+            ("malloc_free_kib", "malloc held free (MiB)"),
             ("traced_kib", "traced by tracemalloc (MiB)"),
             ("fds", "open fds"),
             ("tasks", "tasks"),
         ):
             if key not in a:
                 continue
-            scale = 1024 if key.endswith("_kib") else 1
+            scale = 1024 if key.endswith("_kib") else 1000 if key == "py_blocks" else 1
             rows.append((who, unit, f"{a[key] / scale:.1f}", f"{b[key] / scale:.1f}"))
     print(table(rows, ("process", "what", f"after {WARM_UP:.0f} s", "at the end")))
     ops: list[tuple[str, ...]] = [

@@ -13,9 +13,12 @@ the first time). Without it nothing is traced and the handler costs what it did.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import os
 import signal
+import sys
 import threading
 import tracemalloc
 from collections.abc import Callable
@@ -86,7 +89,7 @@ def _growth_line(stat: tracemalloc.Statistic | tracemalloc.StatisticDiff) -> str
 
 
 def runtime_stats() -> dict[str, int]:
-    """This process's asyncio tasks, resident memory (KiB) and open file descriptors."""
+    """This process's asyncio tasks, resident memory (KiB), open file descriptors and heap."""
     rss = 0
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -96,9 +99,55 @@ def runtime_stats() -> dict[str, int]:
         "rss_kib": rss,
         "fds": len(os.listdir("/proc/self/fd")),
     }
+    stats.update(_heap())
     if tracemalloc.is_tracing():
         stats["traced_kib"] = tracemalloc.get_traced_memory()[0] // 1024
     return stats
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _mallinfo2() -> Callable[[], _MallInfo2] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        call = libc.mallinfo2
+    except (OSError, AttributeError, TypeError):
+        return None  # not glibc 2.33+: the heap figures are left out
+    call.restype = _MallInfo2
+    call.argtypes = []
+    return call
+
+
+_MALLINFO = _mallinfo2()
+
+
+def _heap() -> dict[str, int]:
+    """Where RSS goes besides Python objects: Python's own blocks (``py_blocks``, a count)
+    and C's malloc heap in use and held free (glibc), which tells objects that grow from
+    memory the allocator keeps after they are gone (fragmentation)."""
+    heap = {"py_blocks": sys.getallocatedblocks()}
+    if _MALLINFO is not None:
+        info = _MALLINFO()
+        heap["malloc_used_kib"] = (info.uordblks + info.hblkhd) // 1024
+        heap["malloc_free_kib"] = info.fordblks // 1024
+    return heap
 
 
 #: The diagnoses running (a reference, so they are not collected before they end).
