@@ -1,6 +1,7 @@
 """Soak: N minutes of mixed load on a real coordinator and node; do their resources stay flat?
 
     DOCKER_HOST=$(./scripts/engine) .venv/bin/python -m bench.soak [--minutes 10]
+        [--journal 1000] [--tracemalloc FRAMES]
 
 Not part of the test suite. One coordinator and one node process, on the engine under test.
 Running at once, until the time is up:
@@ -14,12 +15,22 @@ Running at once, until the time is up:
 - execs: one-shot ``echo`` through ``POST .../exec``;
 - REST: the fleet list, the node, its images.
 
-RSS is also taken once a minute, to tell a leak (climbs on) from buffers filling to their caps
-(climbs, then levels off).
+The bounded caches are made small so that they are full before the start figure: event
+journals of ``--journal`` events (``DOCKLORD_EVENT_JOURNAL``, product default 10,000, which this
+load takes some 10 minutes to fill) and a minute of resource history (``--stats-retention``).
+What still grows after that is not a cache filling.
 
 RSS, open fds (from /proc) and asyncio tasks (``kill -USR1``: the processes log
 ``runtime stats``) of the coordinator and the node are taken after a warm-up of 20 s and at the
-end, once the load has stopped and 3 s have passed. The table shows both and the operations done.
+end, once the load has stopped and 3 s have passed; once a minute too, with where the memory
+is: Python's allocated blocks, C's malloc heap in use, and heap that malloc holds free
+(fragmentation, which RSS counts but no object owns). The tables show them and the operations
+done.
+
+``--tracemalloc FRAMES`` runs both processes with ``PYTHONTRACEMALLOC``: each figure then also
+has the memory of live Python allocations, and the end the 15 source lines whose allocations
+grew most since the minute before. Tracing doubles memory and each look takes the processes
+seconds of CPU, so RSS and operation counts of a traced run are not the product's.
 """
 
 from __future__ import annotations
@@ -352,7 +363,7 @@ def _report(
         print(f"  error: {error}")
     for who, end in (("coordinator", last[0]), ("node", last[1])):
         if "growth" in end:
-            print(f"{who}: allocations that grew most from the start figure to the end:")
+            print(f"{who}: allocations that grew most since the figure before the end one:")
             for growth in end["growth"]:
                 print(f"  {growth}")
 
@@ -366,7 +377,7 @@ def main() -> None:
         default=0,
         metavar="FRAMES",
         help="run both processes with PYTHONTRACEMALLOC=FRAMES and print the source lines "
-        "whose allocations grew most between the start and end figures (default 0: off)",
+        "whose allocations grew most in the last minute (default 0: off)",
     )
     parser.add_argument(
         "--journal",
