@@ -1,6 +1,7 @@
 """Soak: N minutes of mixed load on a real coordinator and node; do their resources stay flat?
 
     DOCKER_HOST=$(./scripts/engine) .venv/bin/python -m bench.soak [--minutes 10]
+        [--journal 1000] [--tracemalloc FRAMES]
 
 Not part of the test suite. One coordinator and one node process, on the engine under test.
 Running at once, until the time is up:
@@ -14,12 +15,22 @@ Running at once, until the time is up:
 - execs: one-shot ``echo`` through ``POST .../exec``;
 - REST: the fleet list, the node, its images.
 
-RSS is also taken once a minute, to tell a leak (climbs on) from buffers filling to their caps
-(climbs, then levels off).
+The bounded caches are made small so that they are full before the start figure: event
+journals of ``--journal`` events (``DOCKLORD_EVENT_JOURNAL``, product default 10,000, which this
+load takes some 10 minutes to fill) and a minute of resource history (``--stats-retention``).
+What still grows after that is not a cache filling.
 
 RSS, open fds (from /proc) and asyncio tasks (``kill -USR1``: the processes log
 ``runtime stats``) of the coordinator and the node are taken after a warm-up of 20 s and at the
-end, once the load has stopped and 3 s have passed. The table shows both and the operations done.
+end, once the load has stopped and 3 s have passed; once a minute too, with where the memory
+is: Python's allocated blocks, C's malloc heap in use, and heap that malloc holds free
+(fragmentation, which RSS counts but no object owns). The tables show them and the operations
+done.
+
+``--tracemalloc FRAMES`` runs both processes with ``PYTHONTRACEMALLOC``: each figure then also
+has the memory of live Python allocations, and the end the 15 source lines whose allocations
+grew most since the minute before. Tracing doubles memory and each look takes the processes
+seconds of CPU, so RSS and operation counts of a traced run are not the product's.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import secrets
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -128,7 +140,7 @@ class Load:
             (await self.client.get(path)).raise_for_status()
 
 
-def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, int]:
+def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, Any]:
     """RSS and fds from /proc; tasks from the ``runtime stats`` line that SIGUSR1 asks for."""
     assert proc.proc is not None
     pid = proc.proc.pid
@@ -143,38 +155,94 @@ def _figures(proc: CoordinatorProcess | NodeProcess, label: str) -> dict[str, in
             raise SystemExit(f"{label} did not log its runtime stats")
         time.sleep(0.05)
     line = [ln for ln in proc.log().splitlines() if '"runtime stats"' in ln][-1]
-    return {"rss_kib": rss, "fds": fds, "tasks": int(json.loads(line)["tasks"])}
+    logged = json.loads(line)
+    figures: dict[str, Any] = {"rss_kib": rss, "fds": fds, "tasks": int(logged["tasks"])}
+    for key in ("py_blocks", "malloc_used_kib", "malloc_free_kib", "traced_kib"):
+        if key in logged:
+            figures[key] = int(logged[key])
+    if "traced_kib" in logged:
+        figures["growth"] = _growth(proc)
+    return figures
 
 
-def _rss_mib(proc: CoordinatorProcess | NodeProcess) -> float:
-    assert proc.proc is not None
-    status = Path(f"/proc/{proc.proc.pid}/status").read_text()
-    return next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmRSS")) / 1024
+def _growth(proc: CoordinatorProcess | NodeProcess) -> list[str]:
+    """The ``allocation growth`` the process logs after its stats (when it traces)."""
+    # Grouping every live block by line takes a traced coordinator 10-40 s of a busy CPU.
+    deadline = time.monotonic() + 300
+    while True:
+        lines = proc.log().splitlines()
+        last_stats = max(i for i, ln in enumerate(lines) if '"runtime stats"' in ln)
+        after = [ln for ln in lines[last_stats:] if '"allocation growth"' in ln]
+        if after:
+            return [str(x) for x in json.loads(after[0])["top"]]
+        if time.monotonic() > deadline:
+            raise SystemExit("no allocation growth logged")
+        time.sleep(0.1)
 
 
-async def _rss_series(
+#: The figures of the per-minute table, from ``runtime stats`` (KiB but ``py_blocks``).
+_SERIES = (
+    ("rss_kib", "RSS"),
+    ("py_blocks", "Python blocks (k)"),
+    ("malloc_used_kib", "malloc in use"),
+    ("malloc_free_kib", "malloc held free"),
+    ("traced_kib", "traced"),
+)
+
+
+async def _series(
     coordinator: CoordinatorProcess, node: NodeProcess, stop: asyncio.Event
-) -> list[tuple[float, float, float]]:
-    """(minute, coordinator MiB, node MiB) once a minute: does RSS level off, or climb on?"""
+) -> list[tuple[float, dict[str, Any], dict[str, Any]]]:
+    """Both processes' figures once a minute: does RSS level off, or climb on, and where?
+
+    RSS that climbs while Python's blocks and C's heap in use stay flat is memory the
+    allocators keep (fragmentation), not objects that pile up.
+    """
     started = time.monotonic()
-    series: list[tuple[float, float, float]] = []
+    series: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=60)
-        minute = (time.monotonic() - started) / 60
-        series.append((minute, _rss_mib(coordinator), _rss_mib(node)))
+        if stop.is_set():
+            break
+        c, n = await asyncio.to_thread(_both, coordinator, node)
+        series.append(((time.monotonic() - started) / 60, c, n))
     return series
+
+
+def _series_table(series: list[tuple[float, dict[str, Any], dict[str, Any]]], who: int) -> str:
+    keys = [(k, h) for k, h in _SERIES if series and k in series[0][who]]
+    rows = [(f"{row[0]:.0f}", *(_mib_or_k(k, row[who][k]) for k, _ in keys)) for row in series]
+    return table(rows, ("minute", *(h if k == "py_blocks" else f"{h} (MiB)" for k, h in keys)))
+
+
+def _mib_or_k(key: str, value: int) -> str:
+    return f"{value / 1000:.0f}" if key == "py_blocks" else f"{value / 1024:.1f}"
+
+
+_PROBING = threading.Lock()
 
 
 def _both(
     coordinator: CoordinatorProcess, node: NodeProcess
-) -> tuple[dict[str, int], dict[str, int]]:
-    return _figures(coordinator, "coordinator"), _figures(node, "node")
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    # One probe at a time: each reads the log lines its own signal produced.
+    with _PROBING:
+        return _figures(coordinator, "coordinator"), _figures(node, "node")
 
 
-def soak(minutes: float) -> None:
+def soak(minutes: float, trace_frames: int, journal: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="docklord-soak-"))
-    coordinator = CoordinatorProcess(work / "c", extra_args=["--log-format=json"])
+    # Small journals fill in the first minute, so that what the end figures show is growth
+    # past every cap, not journals still filling (10,000 events take some 10 minutes here).
+    env = {"DOCKLORD_EVENT_JOURNAL": str(journal)}
+    if trace_frames:
+        env["PYTHONTRACEMALLOC"] = str(trace_frames)
+    # Likewise an hour of resource history per container (the printer's) would still be
+    # filling at the end: a minute of it is full before the start figure.
+    coordinator = CoordinatorProcess(
+        work / "c", extra_args=["--log-format=json", "--stats-retention=60"], env=env
+    )
     coordinator.workdir.mkdir(parents=True)
     node = NodeProcess(
         [coordinator.ws_url],
@@ -183,13 +251,15 @@ def soak(minutes: float) -> None:
         docker_host=docker_host(),
         workdir=work / "n",
         extra_args=["--log-format=json"],
+        env=env,
     )
     node.workdir.mkdir(parents=True)
-    coordinator.start()
-    coordinator.wait_ready()
-    node.start()
     printer = f"soak-printer-{secrets.token_hex(3)}"
     try:
+        # In the try: a coordinator that is slow to get ready is stopped with the rest.
+        coordinator.start()
+        coordinator.wait_ready(timeout=120)  # tracing slows the imports down
+        node.start()
         asyncio.run(_soak(coordinator, node, printer, minutes))
     finally:
         subprocess.run(["docker", "rm", "-f", printer], capture_output=True, check=False)
@@ -243,7 +313,7 @@ async def _run(
         asyncio.create_task(load.loop("exec", lambda: load.exec_once(ref))),
         asyncio.create_task(load.loop("rest", load.rest)),
     ]
-    series = asyncio.create_task(_rss_series(coordinator, node, load.stop))
+    series = asyncio.create_task(_series(coordinator, node, load.stop))
     started = time.monotonic()
     await asyncio.sleep(WARM_UP)
     first = await asyncio.to_thread(_both, coordinator, node)
@@ -255,25 +325,33 @@ async def _run(
     last = await asyncio.to_thread(_both, coordinator, node)
     await load.client.aclose()
     _report(load, first, last, elapsed)
-    print(
-        table(
-            [(f"{m:.0f}", f"{c:.1f}", f"{n:.1f}") for m, c, n in await series],
-            ("minute", "coordinator RSS (MiB)", "node RSS (MiB)"),
-        )
-    )
+    every_minute = await series
+    for who, name in ((1, "coordinator"), (2, "node")):
+        print(f"{name}, each minute:")
+        print(_series_table(every_minute, who))
 
 
 def _report(
     load: Load,
-    first: tuple[dict[str, int], dict[str, int]],
-    last: tuple[dict[str, int], dict[str, int]],
+    first: tuple[dict[str, Any], dict[str, Any]],
+    last: tuple[dict[str, Any], dict[str, Any]],
     elapsed: float,
 ) -> None:
     print(f"soak: {elapsed / 60:.1f} min of mixed load on {machine()}")
     rows: list[tuple[str, ...]] = []
     for who, a, b in (("coordinator", first[0], last[0]), ("node", first[1], last[1])):
-        for key, unit in (("rss_kib", "RSS (MiB)"), ("fds", "open fds"), ("tasks", "tasks")):
-            scale = 1024 if key == "rss_kib" else 1
+        for key, unit in (
+            ("rss_kib", "RSS (MiB)"),
+            ("py_blocks", "Python blocks (k)"),
+            ("malloc_used_kib", "malloc in use (MiB)"),
+            ("malloc_free_kib", "malloc held free (MiB)"),
+            ("traced_kib", "traced by tracemalloc (MiB)"),
+            ("fds", "open fds"),
+            ("tasks", "tasks"),
+        ):
+            if key not in a:
+                continue
+            scale = 1024 if key.endswith("_kib") else 1000 if key == "py_blocks" else 1
             rows.append((who, unit, f"{a[key] / scale:.1f}", f"{b[key] / scale:.1f}"))
     print(table(rows, ("process", "what", f"after {WARM_UP:.0f} s", "at the end")))
     ops: list[tuple[str, ...]] = [
@@ -283,13 +361,34 @@ def _report(
     print(table(ops, ("operation", "done", "failed")))
     for error in load.errors:
         print(f"  error: {error}")
+    for who, end in (("coordinator", last[0]), ("node", last[1])):
+        if "growth" in end:
+            print(f"{who}: allocations that grew most since the figure before the end one:")
+            for growth in end["growth"]:
+                print(f"  {growth}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="run both processes with PYTHONTRACEMALLOC=FRAMES and print the source lines "
+        "whose allocations grew most in the last minute (default 0: off)",
+    )
+    parser.add_argument(
+        "--journal",
+        type=int,
+        default=1000,
+        metavar="EVENTS",
+        help="events each process journals per node (DOCKLORD_EVENT_JOURNAL; default 1000, "
+        "full within the first minute; the product's default is 10000)",
+    )
     args = parser.parse_args()
-    soak(args.minutes)
+    soak(args.minutes, args.tracemalloc, args.journal)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class CoordinatorConfig:
         stats_retention: seconds of resource history kept per container (a ring buffer of
             ``stats_retention / interval`` samples at each node's sampling interval).
         metrics_public: serve ``/metrics`` without a token (default: a viewer token needed).
+        event_journal: engine events kept per node to catch clients up after a dropped
+            socket (``since_seq``); 100 to 1,000,000 (a soak shrinks it to see it full).
     """
 
     host: str = "127.0.0.1"
@@ -85,10 +87,12 @@ class CoordinatorConfig:
     max_header_size: int = 64 * 1024
     stats_retention: float = 3600.0
     metrics_public: bool = False
+    event_journal: int = 10_000
 
     def __post_init__(self) -> None:
         if not 0 < self.stats_retention <= 7 * 86400:
             raise ConfigError("stats_retention must be between 0 and 604800 seconds")
+        _check_journal(self.event_journal)
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
         if self.registration not in ("enroll", "open"):
@@ -141,6 +145,8 @@ class NodeConfig:
         max_instances: how many instances this node holds at most (0: none).
         stats_interval: seconds between resource samples of the running containers sent to
             the coordinator (history, ``/metrics``): 1 to 3600; 0 turns sampling off.
+        event_journal: engine events kept to catch the coordinator up after a relink;
+            100 to 1,000,000.
     """
 
     coordinator: tuple[str, ...] = ("ws://127.0.0.1:3000",)
@@ -157,6 +163,7 @@ class NodeConfig:
     instance_host_ip: str = "0.0.0.0"  # noqa: S104 - instances serve their users
     max_instances: int = 20
     stats_interval: float = 5.0
+    event_journal: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.coordinator:
@@ -170,6 +177,7 @@ class NodeConfig:
         self.instance_settings()
         if self.stats_interval != 0 and not 1 <= self.stats_interval <= 3600:
             raise ConfigError("stats_interval must be 0 (off) or between 1 and 3600 seconds")
+        _check_journal(self.event_journal)
 
     def instance_settings(self) -> InstanceSettings:
         """How this node makes instances (checked when the config is made)."""
@@ -179,6 +187,11 @@ class NodeConfig:
             host_ip=self.instance_host_ip,
             max_instances=self.max_instances,
         )
+
+
+def _check_journal(size: int) -> None:
+    if not 100 <= size <= 1_000_000:
+        raise ConfigError("event_journal must be between 100 and 1000000 events")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -52,6 +52,8 @@ def test_lists_are_comma_separated_in_the_environment() -> None:
         (CoordinatorConfig, {"DOCKLORD_MAX_CONNECTIONS": "-1"}, "must not be negative"),
         (CoordinatorConfig, {"DOCKLORD_MAX_CLIENT_CONNECTIONS": "-5"}, "must not be negative"),
         (CoordinatorConfig, {"DOCKLORD_MAX_HEADER_SIZE": "10"}, "between 1024 and 1048576"),
+        (CoordinatorConfig, {"DOCKLORD_EVENT_JOURNAL": "99"}, "between 100 and 1000000"),
+        (NodeConfig, {"DOCKLORD_EVENT_JOURNAL": "2000000"}, "between 100 and 1000000"),
     ],
 )
 def test_bad_values_are_config_errors(

@@ -60,7 +60,7 @@ class Coordinator:
     ) -> None:
         self.config = config
         self.coordinator_id = secrets.token_hex(4)
-        self.fleet = Fleet(history=History(config.stats_retention))
+        self.fleet = Fleet(history=History(config.stats_retention), journal=config.event_journal)
         self.store: Store = Store(config.effective_database_url)
         self.store.audit_observers.append(stream_audit(self.fleet))
         self.auth = NodeAuthenticator(self.store, Registration(config.registration))

@@ -148,8 +148,10 @@ class Fleet:
     subscribers that may see the node, in order, as JSON-ready messages.
     """
 
-    def __init__(self, *, history: History | None = None) -> None:
+    def __init__(self, *, history: History | None = None, journal: int = JOURNAL_SIZE) -> None:
         self.nodes: dict[str, NodeState] = {}
+        #: Events journaled per node (``CoordinatorConfig.event_journal``).
+        self.journal_size = journal
         self._subscribers: set[Subscriber] = set()
         #: Resource samples of every node's containers (see :meth:`apply_stats`).
         self.history = history or History()
@@ -158,6 +160,9 @@ class Fleet:
         self.status_observers: list[StatusObserver] = []
 
     # ---- nodes -------------------------------------------------------------------------
+
+    def _new_state(self, node_id: str) -> NodeState:
+        return NodeState(node_id, journal=EventJournal(self.journal_size))
 
     def node(self, node_id: str) -> NodeState:
         """The node ``node_id``; raises ``NotFound`` if it never linked."""
@@ -174,7 +179,7 @@ class Fleet:
         """
         state = self.nodes.get(record.node_id)
         if state is None:
-            state = self.nodes[record.node_id] = NodeState(record.node_id)
+            state = self.nodes[record.node_id] = self._new_state(record.node_id)
             if record.last_seen_at is not None:
                 state.last_seen = record.last_seen_at.timestamp()
             state.agent_version = record.agent_version or ""
@@ -196,7 +201,9 @@ class Fleet:
 
     def attach(self, node_id: str, session: LinkSession, hello: pb.Hello) -> NodeState:
         """Record a node's new link; returns its state (created on first contact)."""
-        state = self.nodes.setdefault(node_id, NodeState(node_id))
+        state = self.nodes.get(node_id)
+        if state is None:
+            state = self.nodes[node_id] = self._new_state(node_id)
         now = time.time()
         state.session, state.status = session, NodeStatus.CONNECTING
         state.connected_at = state.last_seen = now

@@ -66,7 +66,7 @@ class NodeAgent:
     ) -> None:
         self.config = config
         self.engine = engine or Engine(config.docker_host or None)
-        self.watcher = Watcher(self.engine)
+        self.watcher = Watcher(self.engine, journal_size=config.event_journal)
         self.sampler = Sampler(self.engine, self.watcher, interval=config.stats_interval)
         self.operations = Operations(
             self.engine,

@@ -203,6 +203,7 @@ class NodeProcess(_Process):
         docker_host: str,
         workdir: Path | None = None,
         extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="docklord-node-"))
         self.node_id = node_id
@@ -215,4 +216,6 @@ class NodeProcess(_Process):
             f"--state-dir={self.workdir / 'state'}",
             *extra_args,
         ]
-        super().__init__(args, _env({"DOCKLORD_PASSWORD": password}), self.workdir / "node.log")
+        super().__init__(
+            args, _env({"DOCKLORD_PASSWORD": password, **(env or {})}), self.workdir / "node.log"
+        )

@@ -6,6 +6,7 @@ reaching the list and the socket, a client resuming by seq, a resync, a node goi
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from docklord.testing import AsgiWebSocket, InProcessFleet, eventually
@@ -123,3 +124,29 @@ async def test_a_cut_link_takes_the_node_offline_and_its_containers_out_of_the_l
         offline = await fleet.http.get(f"/api/v1/nodes/node-2/containers/{cid}")
         assert offline.status_code == 503, offline.text
         assert offline.json()["error"]["code"] == "node_offline"
+
+
+async def test_events_sockets_that_closed_leave_no_client_and_no_task_behind() -> None:
+    """A guard for the soak's finding (docs/RELIABILITY.md, Soak): what a socket registers
+    while it is open (its subscriber, its live-socket entry, its tasks) goes when it closes."""
+    async with InProcessFleet(nodes=1, containers=3) as fleet:
+        node = fleet.nodes[0]
+        async with fleet.websocket(EVENTS) as ws:
+            await _next(ws, "snapshot")
+            opened = (await fleet.http.get("/metrics")).text
+        assert 'docklord_websocket_clients{kind="events"} 1.0' in opened
+        tasks = len(asyncio.all_tasks())
+        for _ in range(20):
+            async with fleet.websocket(EVENTS) as ws:
+                await _next(ws, "snapshot")
+            async with fleet.websocket(EVENTS, since_seq=f"node-1:{node.seq}") as ws:
+                node.emit()
+                await _next(ws, "event")
+        metrics = (await fleet.http.get("/metrics")).text
+        assert "docklord_websocket_clients{" not in metrics
+        assert not fleet.coordinator.fleet._subscribers
+
+        async def settled() -> bool:
+            return len(asyncio.all_tasks()) <= tasks
+
+        await eventually(settled, what="the sockets' tasks ended")
