@@ -216,6 +216,11 @@ async def test_a_threshold_must_hold_for_its_duration(app: App) -> None:
     fleet.apply_stats("n1", _batch(now + 6, 10))
     assert not evaluator.open
     await until(lambda: len(app.hooks.to("/cpu")) == 2)
+    got = [(h.body["event"], h.body["alert"]["details"]) for h in app.hooks.to("/cpu")]
+    assert got == [
+        ("firing", {"value": 90.0, "threshold": 50.0}),
+        ("resolved", {"value": 90.0, "threshold": 50.0, "resolved_reason": "cpu back at 10%"}),
+    ]
 
 
 async def test_node_offline_fires_after_its_duration_and_resolves_online(app: App) -> None:
