@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from docklord.coordinator._alert_rules import Kind, Rule
-from docklord.protocol import docklord_pb2 as pb
-from docklord.store import Alert
+import structlog
 
-__all__ = ["Incident", "Pending", "from_alert", "measure"]
+from docklord.coordinator._alert_rules import Kind, Rule
+from docklord.errors import Conflict
+from docklord.protocol import docklord_pb2 as pb
+from docklord.store import Alert, Store
+
+__all__ = ["Incident", "Pending", "claim", "from_alert", "measure"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(eq=False)
@@ -58,3 +63,34 @@ def from_alert(rule: Rule, alert: Alert, now: float) -> Incident:
         now,
         alert,
     )
+
+
+async def claim(store: Store, incident: Incident) -> Alert | None:
+    """Open ``incident`` in the store; the alert when this coordinator opened it (and so sends
+    it), ``None`` when another one had.
+
+    Coordinators sharing the database all see the same condition: the store lets one open the
+    incident (at most one is firing per rule and subject); the others take that incident as
+    theirs, so that they can resolve it, and send nothing.
+    """
+    rule = incident.rule
+    for _ in range(3):  # the other's incident may resolve between our tries
+        try:
+            incident.alert = await store.open_alert(
+                rule.id,
+                rule.name,
+                rule.kind.value,
+                incident.subject,
+                node_id=incident.node_id,
+                container_id=incident.container_id,
+                container_name=incident.container_name,
+                summary=incident.summary,
+                details=incident.details,
+            )
+            return incident.alert
+        except Conflict:
+            incident.alert = await store.firing_alert(rule.id, incident.subject)
+            if incident.alert is not None:
+                log.info("alert firing elsewhere", alert=incident.alert.id)
+                return None
+    return None

@@ -11,7 +11,10 @@ messages) runs in one worker task, in order.
 De-duplication: one incident per (rule, subject), where the subject is ``node`` or
 ``node/container``. While it is open, the condition holding again changes nothing; once it
 resolves, the next occurrence opens a new incident. Open incidents are reloaded from the store
-at start, so a restarted coordinator does not fire them again. The resolve rule of each kind is
+at start, so a restarted coordinator does not fire them again. Across coordinators sharing
+one database the store is the arbiter: it holds at most one firing incident per (rule,
+subject), and a firing or resolved message goes out only from the coordinator whose write
+opened or resolved it. The resolve rule of each kind is
 in :class:`~docklord.coordinator._alert_rules.Kind`.
 """
 
@@ -28,12 +31,12 @@ from typing import Any, Concatenate, ParamSpec
 import structlog
 
 from docklord.coordinator._alert_delivery import Deliverer, Message
-from docklord.coordinator._alert_incidents import Incident, Pending, from_alert, measure
+from docklord.coordinator._alert_incidents import Incident, Pending, claim, from_alert, measure
 from docklord.coordinator._alert_logs import LogFollowers, OpenChannel, follow_from
 from docklord.coordinator._alert_payloads import alert_json, delivery_frame, render
 from docklord.coordinator._alert_rules import CONTAINER_KINDS, NODE_KINDS, Kind, Rule
 from docklord.coordinator._fleet import Fleet, NodeStatus
-from docklord.errors import DocklordError
+from docklord.errors import Conflict, DocklordError
 from docklord.model import ContainerSummary
 from docklord.protocol import docklord_pb2 as pb
 from docklord.store import Alert, Store
@@ -218,27 +221,23 @@ class AlertEvaluator:
 
     async def _record(self, event: str, incident: Incident, reason: str) -> None:
         if event == "firing":
-            rule = incident.rule
-            incident.alert = await self._store.open_alert(
-                rule.id,
-                rule.name,
-                rule.kind.value,
-                incident.subject,
-                node_id=incident.node_id,
-                container_id=incident.container_id,
-                container_name=incident.container_name,
-                summary=incident.summary,
-                details=incident.details,
-            )
-            log.info("alert firing", alert=incident.alert.id, summary=incident.summary)
+            alert = await claim(self._store, incident)
+            if alert is None:
+                return
+            log.info("alert firing", alert=alert.id, summary=incident.summary)
         elif incident.alert is not None:
-            incident.alert = await self._store.resolve_alert(
-                incident.alert.id, {"resolved_reason": reason}
-            )
-            log.info("alert resolved", alert=incident.alert.id, reason=reason)
+            try:
+                alert = incident.alert = await self._store.resolve_alert(
+                    incident.alert.id, {"resolved_reason": reason}
+                )
+            except Conflict:
+                # Another coordinator on this database resolved it and sent the message.
+                log.info("alert resolved elsewhere", alert=incident.alert.id)
+                return
+            log.info("alert resolved", alert=alert.id, reason=reason)
         else:
             return
-        self._publish(incident.rule, incident.alert, event)
+        self._publish(incident.rule, alert, event)
 
     def _publish(self, rule: Rule, alert: Alert, event: str) -> None:
         body = alert_json(alert)

@@ -32,6 +32,7 @@ def container_json(node_id: str, c: ContainerSummary) -> dict[str, Any]:
         "started_at": iso(c.started_at),
         "finished_at": iso(c.finished_at),
         "exit_code": c.exit_code,
+        "restart_count": c.restart_count,
         "ports": [
             {
                 "private_port": p.private_port,

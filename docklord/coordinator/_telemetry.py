@@ -58,8 +58,6 @@ class Telemetry:
         self.events = Counter(
             "docklord_events", "Node events applied to the fleet cache", registry=registry
         )
-        #: (node id, container id) -> restarts seen by this coordinator.
-        self.restarts: dict[tuple[str, str], int] = {}
         registry.register(_LinkCollector(fleet))
         fleet.event_observers.append(self._on_event)
 
@@ -76,12 +74,6 @@ class Telemetry:
         self.events.inc()
         if event.time_nano:
             self.event_lag.observe(max(time.time() - event.time_nano / 1e9, 0.0))
-        key = (node_id, event.actor_id)
-        if event.removed:
-            self.restarts.pop(key, None)
-        elif event.action == "start" and previous is not None and previous.started_at:
-            # A start of a container that ran before: a restart (by policy or by hand).
-            self.restarts[key] = self.restarts.get(key, 0) + 1
 
 
 class _LinkCollector(Collector):
@@ -122,12 +114,10 @@ class FleetSeries:
     def __init__(
         self,
         fleet: Fleet,
-        restarts: dict[tuple[str, str], int],
         nodes: Iterable[str],
         visible: Callable[[ContainerSummary], bool] | None = None,
     ):
         self.fleet = fleet
-        self.restarts = restarts
         self.nodes = list(nodes)
         self.visible = visible
 
@@ -155,7 +145,7 @@ class FleetSeries:
         batch_time: float,
     ) -> None:
         f["state"].add_metric([*labels, summary.state], 1)
-        f["restarts"].add_metric(labels, self.restarts.get((labels[0], summary.id), 0))
+        f["restarts"].add_metric(labels, summary.restart_count)
         if summary.started_at and summary.state == "running":
             f["start"].add_metric(labels, summary.started_at)
         if sample is None:
@@ -208,7 +198,8 @@ def _families() -> dict[str, Family]:
         ),
         "restarts": c(
             "docklord_container_restarts",
-            "Restarts of the container seen by this coordinator",
+            "Restarts of the container by its restart policy: the engine's RestartCount (a start "
+            "by hand resets it)",
             labels=labels,
         ),
     }

@@ -201,7 +201,12 @@ def container_summary_from_inspect(doc: Mapping[str, Any]) -> ContainerSummary:
         exit_code=int(state.get("ExitCode", 0)) if ran else None,
         ports=_ports_from_inspect(doc),
         labels=str_map(config.get("Labels")),
+        restart_count=_count(doc.get("RestartCount")),
     )
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _env(items: object) -> dict[str, str]:

@@ -71,7 +71,9 @@ class ContainerSummary:
 
     Times are Unix seconds (float); ``started_at``/``finished_at`` are ``None`` when the engine
     has never started or stopped the container. ``exit_code`` is ``None`` unless the container
-    has run and stopped.
+    has run and stopped. ``restart_count`` is the engine's ``RestartCount`` (restarts by the
+    restart policy since the container was last started by hand, which resets it to 0); the
+    list endpoint does not report it, so it is 0 in summaries made from a listing.
     """
 
     id: str
@@ -87,6 +89,7 @@ class ContainerSummary:
     exit_code: int | None = None
     ports: tuple[PortBinding, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    restart_count: int = 0
 
 
 #: The ``type`` of the stand-in for an event too long to read (``Engine.events``).

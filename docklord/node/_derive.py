@@ -8,6 +8,9 @@ from docklord.model import ContainerState, ContainerSummary, EngineEvent
 
 __all__ = ["derive_summary"]
 
+#: States a container is in when its next ``start`` is the restart policy's.
+_BY_POLICY = frozenset({ContainerState.RESTARTING.value, ContainerState.RUNNING.value})
+
 
 def derive_summary(
     previous: ContainerSummary | None, event: EngineEvent
@@ -19,6 +22,10 @@ def derive_summary(
     for the engine to finish the operation (several milliseconds), which would be most of the
     latency Docklord adds. Any other event, or a container not seen before, returns ``None``
     and is inspected.
+
+    The engine's restart count survives a ``start`` by the restart policy (the container was
+    ``restarting``, or already seen running again by the inspect that follows a ``die``, see
+    ``Watcher``) and is reset to 0 by a start by hand (from ``exited`` or ``created``).
     """
     if previous is None:
         return None
@@ -30,6 +37,7 @@ def derive_summary(
             status=f"Up {human_duration(time.time() - at)}",
             started_at=at,
             exit_code=None,
+            restart_count=previous.restart_count if previous.state in _BY_POLICY else 0,
         )
     if event.action == "die":
         code = _exit_code(event)

@@ -162,7 +162,7 @@ class Watcher:
             return
         if event.action not in STATE_ACTIONS:
             return
-        summary = derive_summary(self.containers.get(event.actor_id), event)
+        summary = derived = derive_summary(self.containers.get(event.actor_id), event)
         if summary is None and event.action != "destroy":
             try:
                 summary = await self.engine.get_summary(event.actor_id)
@@ -173,6 +173,27 @@ class Watcher:
         else:
             self.containers[summary.id] = summary
         self._emit(_to_proto(event), summary, event.time_nano, removed=summary is None)
+        if event.action == "die" and derived is not None:
+            await self._after_death(derived)
+
+    async def _after_death(self, derived: ContainerSummary) -> None:
+        """Read a container that died: the ``die`` went out derived (fast), but whether the
+        restart policy restarts it (state ``restarting``, ``RestartCount`` one up) only the
+        engine knows, and it knows before it sends the ``die``. A difference goes out as a
+        ``sync`` event. One inspect per death, none per start, and no polling."""
+        try:
+            current = await self.engine.get_summary(derived.id)
+        except NotFound:
+            return  # removed: its ``destroy`` follows
+        known = self.containers.get(derived.id)
+        if known is None or (known.state, known.restart_count) == (
+            current.state,
+            current.restart_count,
+        ):
+            return
+        self.containers[current.id] = current
+        sync = pb.Event(type="container", action="sync", actor_id=current.id)
+        self._emit(sync, current, time.time_ns())
 
     def _emit(
         self,

@@ -49,6 +49,7 @@ def summary_to_proto(summary: domain.ContainerSummary) -> pb.ContainerSummary:
         finished_at=summary.finished_at,
         exit_code=summary.exit_code,
         labels=dict(summary.labels),
+        restart_count=max(0, min(summary.restart_count, 2**32 - 1)),
     )
     msg.ports.extend(_port_to_proto(port) for port in summary.ports)
     _clean_summary(msg)
@@ -71,6 +72,7 @@ def summary_from_proto(msg: pb.ContainerSummary) -> domain.ContainerSummary:
         exit_code=msg.exit_code if msg.HasField("exit_code") else None,
         ports=tuple(_port_from_proto(port) for port in msg.ports),
         labels=dict(msg.labels),
+        restart_count=msg.restart_count,
     )
 
 

@@ -630,6 +630,7 @@ class ContainerSummary(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    RESTART_COUNT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     image: _builtins.str
@@ -641,6 +642,8 @@ class ContainerSummary(_message.Message):
     started_at: _builtins.float
     finished_at: _builtins.float
     exit_code: _builtins.int
+    restart_count: _builtins.int
+    """The engine's RestartCount (restarts by policy since the last start by hand)."""
     @_builtins.property
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortBinding]: ...
     @_builtins.property
@@ -661,10 +664,11 @@ class ContainerSummary(_message.Message):
         exit_code: _builtins.int | None = ...,
         ports: _abc.Iterable[Global___PortBinding] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        restart_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "_finished_at", b"_finished_at", "_started_at", b"_started_at", "exit_code", b"exit_code", "finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "_finished_at", b"_finished_at", "_started_at", b"_started_at", "command", b"command", "created", b"created", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "image", b"image", "image_id", b"image_id", "labels", b"labels", "name", b"name", "ports", b"ports", "started_at", b"started_at", "state", b"state", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "_finished_at", b"_finished_at", "_started_at", b"_started_at", "command", b"command", "created", b"created", "exit_code", b"exit_code", "finished_at", b"finished_at", "id", b"id", "image", b"image", "image_id", b"image_id", "labels", b"labels", "name", b"name", "ports", b"ports", "restart_count", b"restart_count", "started_at", b"started_at", "state", b"state", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from docklord.errors import NotFound
+from docklord.errors import Conflict, NotFound
 from docklord.store import _validate as check
 from docklord.store._db import StoreBase
 from docklord.store._models import AlertChannelRow, AlertDeliveryRow, AlertRow, AlertRuleRow
@@ -294,7 +294,15 @@ class AlertsMixin(StoreBase):
         details: Mapping[str, Any],
     ) -> Alert:
         """Records a new firing incident of a rule about ``subject`` (without a rule id when
-        the rule was deleted meanwhile: the incident still belongs in the history)."""
+        the rule was deleted meanwhile: the incident still belongs in the history).
+
+        This is the incident's claim: at most one incident of a rule about a subject is firing
+        (a unique index), so of several coordinators on one database that see the same
+        condition, one opens it and the others get ``Conflict`` (and deliver nothing).
+
+        Raises:
+            Conflict: an incident of this rule about ``subject`` is firing already.
+        """
         row = AlertRow(
             rule_id=rule_id,
             rule_name=rule_name,
@@ -309,20 +317,50 @@ class AlertsMixin(StoreBase):
             fired_at=self._now(),
             resolved_at=None,
         )
-        async with self._write() as session:
+        async with self._write(
+            conflict=f"an incident of rule {rule_id} about {subject[:255]} is firing already"
+        ) as session:
             if await session.get(AlertRuleRow, rule_id) is None:
                 row.rule_id = None
             session.add(row)
         return _alert(row)
 
+    async def firing_alert(self, rule_id: int, subject: str) -> Alert | None:
+        """The firing incident of a rule about ``subject``, if there is one."""
+        query = select(AlertRow).where(
+            AlertRow.rule_id == rule_id,
+            AlertRow.subject == subject[:255],
+            AlertRow.state == "firing",
+        )
+        async with self._read() as session:
+            row = (await session.scalars(query)).first()
+        return None if row is None else _alert(row)
+
     async def resolve_alert(self, alert_id: int, details: Mapping[str, Any]) -> Alert:
-        """Marks an incident resolved now, with ``details`` merged in. Raises ``NotFound``."""
+        """Marks a firing incident resolved now, with ``details`` merged in.
+
+        Only one caller resolves an incident: the update applies only while it is firing, so
+        of several coordinators resolving it at once, one succeeds and the others get
+        ``Conflict`` (and deliver nothing).
+
+        Raises:
+            NotFound: no such alert.
+            Conflict: it is resolved already.
+        """
         async with self._write() as session:
             row = await session.get(AlertRow, alert_id)
             if row is None:
                 raise NotFound(f"no alert with id {alert_id}")
-            row.state, row.resolved_at = "resolved", self._now()
-            row.details = {**row.details, **details}
+            merged = {**row.details, **details}
+            done = await session.execute(
+                update(AlertRow)
+                .where(AlertRow.id == alert_id, AlertRow.state == "firing")
+                .values(state="resolved", resolved_at=self._now(), details=merged)
+                .execution_options(synchronize_session=False)
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise Conflict(f"alert {alert_id} is resolved already")
+            await session.refresh(row)
             return _alert(row)
 
     async def list_alerts(

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -206,7 +207,7 @@ class InstanceRow(Base):
     created_at: Mapped[datetime]
 
 
-# ---- alerts (migration 0003) --------------------------------------------------------------
+# ---- alerts (migrations 0003, 0004) ------------------------------------------------------
 
 #: SQLite only autoincrements an INTEGER PRIMARY KEY (the rowid), not a BIGINT one.
 _BIG_ID = BigInteger().with_variant(Integer, "sqlite")
@@ -248,6 +249,16 @@ class AlertRow(Base):
         CheckConstraint("state IN ('firing', 'resolved')", name="state"),
         Index("ix_alerts_state_id", "state", "id"),
         Index("ix_alerts_rule_id_id", "rule_id", "id"),
+        # The claim of an incident: coordinators sharing the database each see the condition,
+        # and only the one whose insert lands delivers it.
+        Index(
+            "ux_alerts_firing_rule_subject",
+            "rule_id",
+            "subject",
+            unique=True,
+            sqlite_where=text("state = 'firing'"),
+            postgresql_where=text("state = 'firing'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True, autoincrement=True)

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from docklord.engine import Engine
-from docklord.errors import NotFound
+from docklord.errors import EngineUnavailable, NotFound
 from docklord.model import ContainerSummary, EngineEvent, EngineInfo, StatsSample
 
 __all__ = ["ScriptedEngine"]
@@ -23,24 +23,45 @@ class ScriptedEngine(Engine):
     ``info``, ``list_containers``, ``get_summary`` and ``events`` are served from
     :attr:`containers` and from the events the test makes with :meth:`add`, :meth:`change`
     and :meth:`drop`; ``stats`` is empty. Everything else goes to an address nothing listens
-    on and raises ``EngineUnavailable``, as an engine that is down would.
+    on and raises ``EngineUnavailable``, as an engine that is down would. :meth:`go_down`
+    makes the served calls fail that way too, and ends the event streams, until
+    :meth:`come_back`.
     """
 
     def __init__(self, containers: Sequence[ContainerSummary] = ()) -> None:
         super().__init__(NOWHERE)
         self.containers: dict[str, ContainerSummary] = {c.id: c for c in containers}
-        self._subscribers: set[asyncio.Queue[EngineEvent]] = set()
+        self._subscribers: set[asyncio.Queue[EngineEvent | None]] = set()
         self._counter = 0
+        self.down = False
+
+    def go_down(self) -> None:
+        """Answer nothing, as a stopped engine: calls raise ``EngineUnavailable``, event
+        streams end."""
+        self.down = True
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+
+    def come_back(self) -> None:
+        """Answer again after :meth:`go_down`."""
+        self.down = False
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise EngineUnavailable(f"cannot reach the engine at {NOWHERE} (scripted outage)")
 
     async def info(self) -> EngineInfo:
+        self._check_up()
         return EngineInfo("27.0", "1.46", "1.24", "linux", "x86_64", "6.1", "scripted", 0, 0)
 
     async def list_containers(
         self, *, all: bool = True, filters: Mapping[str, Sequence[str]] | None = None
     ) -> list[ContainerSummary]:
+        self._check_up()
         return [c for c in self.containers.values() if all or c.state == "running"]
 
     async def get_summary(self, ref: str) -> ContainerSummary:
+        self._check_up()
         summary = self.containers.get(ref)
         if summary is None:
             raise NotFound(f"no such container: {ref}")
@@ -49,11 +70,13 @@ class ScriptedEngine(Engine):
     async def events(
         self, *, since: float | None = None, filters: Mapping[str, Sequence[str]] | None = None
     ) -> AsyncIterator[EngineEvent]:
-        queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        self._check_up()
+        queue: asyncio.Queue[EngineEvent | None] = asyncio.Queue()
         self._subscribers.add(queue)
         try:
-            while True:
-                yield await queue.get()
+            while (event := await queue.get()) is not None:
+                yield event
+            self._check_up()
         finally:
             self._subscribers.discard(queue)
 

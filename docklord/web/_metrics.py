@@ -51,9 +51,7 @@ class _Scrape:
     def collect(self) -> Iterator[Metric]:
         yield from self.coordinator.metrics.collect()
         yield self._websockets()
-        series = FleetSeries(
-            self.coordinator.fleet, self.coordinator.telemetry.restarts, self.nodes, self._visible
-        )
+        series = FleetSeries(self.coordinator.fleet, self.nodes, self._visible)
         yield from series.collect()
 
     def _websockets(self) -> Metric:

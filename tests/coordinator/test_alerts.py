@@ -9,100 +9,29 @@ real engine are in tests/e2e/test_alerts.py.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from docklord.config import CoordinatorConfig
-from docklord.coordinator import Coordinator, NodeState, NodeStatus, check_pattern
+from docklord.coordinator import check_pattern
 from docklord.coordinator._alert_logs import LineCutter, follow_from
 from docklord.coordinator._alert_rules import MAX_LINE
 from docklord.errors import InvalidInput
-from docklord.model import ContainerSummary, StatsSample
+from docklord.model import StatsSample
 from docklord.protocol import docklord_pb2 as pb
-from docklord.protocol import stats_batch_to_proto, summary_to_proto
-from docklord.testing import WebhookReceiver, eventually
-from docklord.web import create_app
+from docklord.protocol import stats_batch_to_proto
 
 from ..web._asgi import AsgiWebSocket
-
-PASSWORD = "alerts-test-password"  # noqa: S105 - throw-away in-process coordinator
-SECRET_PATH = "/services/T000/B000/s3cr3t-hook-token"
-CID = "d" * 64
-_seq = itertools.count(1)
-
-
-@dataclass
-class App:
-    coordinator: Coordinator
-    client: httpx.AsyncClient
-    hooks: WebhookReceiver
-    admin: dict[str, str]
-
-    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.client.post(f"/api/v1/alerts{path}", json=body, headers=self.admin)
-
-    async def channel(self, path: str, **extra: Any) -> int:
-        body = {"name": path.strip("/"), "url": self.hooks.url(path), "backoff": 0.05, **extra}
-        response = await self.post("/channels", body)
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    async def rule(self, kind: str, channels: list[int], **fields: Any) -> int:
-        body = {"name": f"{kind}-{next(_seq)}", "kind": kind, "channels": channels, **fields}
-        response = await self.post("/rules", body)
-        assert response.status_code == 201, response.text
-        return int(response.json()["id"])
-
-    async def alerts(self, **params: Any) -> list[dict[str, Any]]:
-        response = await self.client.get("/api/v1/alerts", params=params, headers=self.admin)
-        assert response.status_code == 200, response.text
-        return list(response.json()["alerts"])
+from ._alerting import CID, SECRET_PATH, App, alerting_app, container_event, summary_of, until
 
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[App]:
-    config = CoordinatorConfig(data_dir=str(tmp_path), grpc_port=0, admin_password=PASSWORD)
-    async with (
-        Coordinator(config, announce=lambda _: None) as coordinator,
-        WebhookReceiver() as hooks,
-    ):
-        transport = httpx.ASGITransport(app=create_app(coordinator))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            admin = await coordinator.store.get_user_by_name("admin")
-            _, token = await coordinator.store.create_token(admin.id, "test")
-            state = coordinator.fleet.nodes["n1"] = NodeState("n1", status=NodeStatus.ONLINE)
-            state.containers[CID] = _summary("running")
-            yield App(coordinator, client, hooks, {"Authorization": f"Bearer {token}"})
-
-
-def _summary(state: str, started: float | None = None) -> ContainerSummary:
-    return ContainerSummary(
-        id=CID, name="web-1", image="busybox", state=state, started_at=started, labels={"t": "1"}
-    )
-
-
-def _event(
-    app: App, action: str, state: str, *, started: float | None = 1.0, at: float = 0.0, **attrs: str
-) -> None:
-    summary = _summary(state, started)
-    app.coordinator.fleet.nodes["n1"].containers[CID] = summary
-    event = pb.Event(
-        seq=next(_seq),
-        type="container",
-        action=action,
-        actor_id=CID,
-        attributes=attrs,
-        time_nano=int(at * 1e9),
-        container=summary_to_proto(summary),
-    )
-    app.coordinator.fleet.apply_events("n1", [event])
+    async with alerting_app(tmp_path) as made:
+        yield made
 
 
 # ---- the API --------------------------------------------------------------------------------
@@ -207,13 +136,6 @@ async def test_a_test_send_tries_a_channel_once_and_says_how_it_went(app: App) -
     assert await app.alerts() == []  # a test send is no alert
 
 
-async def _until(condition: Callable[[], object]) -> None:
-    async def probe() -> bool:
-        return bool(condition())
-
-    await eventually(probe)
-
-
 def _hook(app: App) -> str:
     return app.hooks.url(SECRET_PATH)
 
@@ -225,14 +147,14 @@ async def test_a_death_fires_once_and_resolves_when_the_container_runs_again(app
     channel = await app.channel("/died")
     slack = await app.channel("/slack", type="slack")
     await app.rule("container_died", [channel, slack], selector={"name": "web-*"})
-    _event(app, "oom", "running")
-    _event(app, "die", "exited", exitCode="137")
-    _event(app, "die", "exited", exitCode="137")  # the same incident: no second alert
-    await _until(lambda: len(app.hooks.to("/died")) == 1 and app.hooks.to("/slack"))
-    _event(app, "start", "running")
-    await _until(lambda: len(app.hooks.to("/died")) == 2)
-    _event(app, "die", "exited", exitCode="1")  # a new incident
-    await _until(lambda: len(app.hooks.to("/died")) == 3)
+    container_event(app, "oom", "running")
+    container_event(app, "die", "exited", exitCode="137")
+    container_event(app, "die", "exited", exitCode="137")  # the same incident: no second alert
+    await until(lambda: len(app.hooks.to("/died")) == 1 and app.hooks.to("/slack"))
+    container_event(app, "start", "running")
+    await until(lambda: len(app.hooks.to("/died")) == 2)
+    container_event(app, "die", "exited", exitCode="1")  # a new incident
+    await until(lambda: len(app.hooks.to("/died")) == 3)
     events = [(h.body["event"], h.body["alert"]["details"]) for h in app.hooks.to("/died")]
     assert events[0] == ("firing", {"oom": True})
     assert events[1][0] == "resolved" and events[2] == ("firing", {"exit_code": 1})
@@ -247,9 +169,9 @@ async def test_exit_code_zero_and_unselected_containers_do_not_fire(app: App) ->
     await app.rule("container_died", [channel], selector={"name": "db-*"})
     await app.rule("container_died", [channel], selector={"labels": {"t": "2"}})
     other = await app.rule("container_died", [channel], selector={"nodes": ["n1"]})
-    _event(app, "die", "exited", exitCode="0")
-    _event(app, "die", "exited", exitCode="2")
-    await _until(lambda: app.hooks.to("/quiet"))
+    container_event(app, "die", "exited", exitCode="0")
+    container_event(app, "die", "exited", exitCode="2")
+    await until(lambda: app.hooks.to("/quiet"))
     [hook] = app.hooks.to("/quiet")
     assert hook.body["alert"]["rule_id"] == other
 
@@ -259,17 +181,17 @@ async def test_a_restart_loop_needs_n_restarts_within_the_window(app: App) -> No
     await app.rule("restart_loop", [channel], restarts=3, window=10)
     evaluator = app.coordinator.alerts
     for at in (100.0, 108.0, 116.0):  # 3 restarts, but never 3 within 10 s
-        _event(app, "start", "running", at=at)
+        container_event(app, "start", "running", at=at)
     assert not evaluator.open
-    _event(app, "start", "running", at=117.0)
-    _event(app, "start", "running", at=118.0)  # 116, 117, 118: three within 10 s
+    container_event(app, "start", "running", at=117.0)
+    container_event(app, "start", "running", at=118.0)  # 116, 117, 118: three within 10 s
     assert [i.details for i in evaluator.open.values()] == [{"restarts": 3}]
-    _event(app, "start", "running", started=None, at=119.0)  # a first start is no restart
+    container_event(app, "start", "running", started=None, at=119.0)  # a first start is no restart
     evaluator.age(118.0 + 9)
     assert evaluator.open
     evaluator.age(118.0 + 10)
     assert not evaluator.open
-    await _until(lambda: [h.body["event"] for h in app.hooks.to("/loop")] == ["firing", "resolved"])
+    await until(lambda: [h.body["event"] for h in app.hooks.to("/loop")] == ["firing", "resolved"])
 
 
 def _batch(at: float, cpu: float) -> pb.StatsBatch:
@@ -293,7 +215,12 @@ async def test_a_threshold_must_hold_for_its_duration(app: App) -> None:
     fleet.apply_stats("n1", _batch(now + 5, 95))  # still the same incident
     fleet.apply_stats("n1", _batch(now + 6, 10))
     assert not evaluator.open
-    await _until(lambda: len(app.hooks.to("/cpu")) == 2)
+    await until(lambda: len(app.hooks.to("/cpu")) == 2)
+    got = [(h.body["event"], h.body["alert"]["details"]) for h in app.hooks.to("/cpu")]
+    assert got == [
+        ("firing", {"value": 90.0, "threshold": 50.0}),
+        ("resolved", {"value": 90.0, "threshold": 50.0, "resolved_reason": "cpu back at 10%"}),
+    ]
 
 
 async def test_node_offline_fires_after_its_duration_and_resolves_online(app: App) -> None:
@@ -309,7 +236,7 @@ async def test_node_offline_fires_after_its_duration_and_resolves_online(app: Ap
     assert [key[1] for key in evaluator.open] == ["n1"]
     evaluator.on_status("n1", {"kind": "node", "node_id": "n1", "status": "online"})
     assert not evaluator.open
-    await _until(lambda: len(app.hooks.to("/node")) == 2)
+    await until(lambda: len(app.hooks.to("/node")) == 2)
     assert app.hooks.to("/node")[1].body["alert"]["details"]["resolved_reason"] == "node online"
 
 
@@ -323,8 +250,8 @@ async def test_retries_until_a_receiver_recovers_and_a_hanging_one_delays_no_oth
     app.hooks.hang("/hang")
     await app.rule("container_died", [hanging, flaky, fine])
     started = time.monotonic()
-    _event(app, "die", "exited", exitCode="3")
-    await _until(lambda: app.hooks.to("/fine") and len(app.hooks.to("/flaky")) == 3)
+    container_event(app, "die", "exited", exitCode="3")
+    await until(lambda: app.hooks.to("/fine") and len(app.hooks.to("/flaky")) == 3)
     assert time.monotonic() - started < 10  # far less than the hanging channel's 30 s
     assert [h.status for h in app.hooks.to("/flaky")] == [500, 500, 200]
 
@@ -347,11 +274,11 @@ async def test_retries_until_a_receiver_recovers_and_a_hanging_one_delays_no_oth
 async def test_a_deleted_rule_resolves_its_incidents(app: App) -> None:
     channel = await app.channel("/gone")
     rule = await app.rule("container_died", [channel])
-    _event(app, "die", "exited", exitCode="3")
+    container_event(app, "die", "exited", exitCode="3")
     assert app.coordinator.alerts.open
     deleted = await app.client.delete(f"/api/v1/alerts/rules/{rule}", headers=app.admin)
     assert deleted.status_code == 204 and not app.coordinator.alerts.open
-    await _until(lambda: len(app.hooks.to("/gone")) == 2)
+    await until(lambda: len(app.hooks.to("/gone")) == 2)
     [alert] = await app.alerts(state="resolved")
     assert alert["rule_id"] is None and alert["rule"].startswith("container_died")
 
@@ -369,14 +296,14 @@ async def test_the_events_stream_shows_alerts_to_admins_only(app: App) -> None:
     ):
         assert (await admin_ws.receive_json())["kind"] == "snapshot"
         assert (await viewer_ws.receive_json())["kind"] == "snapshot"
-        _event(app, "die", "exited", exitCode="5")
+        container_event(app, "die", "exited", exitCode="5")
         frames = [await admin_ws.receive_json() for _ in range(2)]
         [alert] = [f for f in frames if f["kind"] == "alert"]
         assert (alert["event"], alert["alert_kind"]) == ("firing", "container_died")
         assert alert["details"] == {"exit_code": 5}
         # The viewer sees the container event, never the alert.
         assert (await viewer_ws.receive_json())["kind"] == "event"
-        _event(app, "start", "running")
+        container_event(app, "start", "running")
         seen = [(await viewer_ws.receive_json())["kind"] for _ in range(1)]
         assert seen == ["event"]
         assert [f["kind"] for f in [await admin_ws.receive_json() for _ in range(2)]] == [
@@ -400,10 +327,10 @@ async def test_each_delivery_attempt_streams_to_admins_after_its_alert(app: App)
     ):
         assert (await ws.receive_json())["kind"] == "snapshot"
         assert (await viewer_ws.receive_json())["kind"] == "snapshot"
-        _event(app, "die", "exited", exitCode="4")
+        container_event(app, "die", "exited", exitCode="4")
         frames = [await ws.receive_json() for _ in range(4)]
         # The viewer sees the death, then (after the deliveries) the restart: no alert frame.
-        _event(app, "start", "running")
+        container_event(app, "start", "running")
         assert [(await viewer_ws.receive_json())["action"] for _ in range(2)] == ["die", "start"]
     assert [f["kind"] for f in frames] == ["event", "alert", "alert_delivery", "alert_delivery"]
     alert, first, second = frames[1:]
@@ -431,8 +358,8 @@ def test_log_lines_are_cut_and_catastrophic_patterns_refused() -> None:
 
 
 def test_a_started_container_is_followed_from_before_its_start_event() -> None:
-    started = dataclasses.replace(_summary("running"), started_at=100.0)
+    started = dataclasses.replace(summary_of("running"), started_at=100.0)
     assert follow_from(started) == 98.0
     after_a_run = dataclasses.replace(started, finished_at=99.5)
     assert follow_from(after_a_run) == pytest.approx(99.5 + 1e-6)
-    assert follow_from(_summary("created")) == "now"
+    assert follow_from(summary_of("created")) == "now"

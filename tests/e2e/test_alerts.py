@@ -2,10 +2,12 @@
 receiver on 127.0.0.1 that records what it gets.
 
 Each firing alert (OOM kill, non-zero exit, restart loop, log-pattern match, node killed
-with ``kill -9``) must reach the receiver exactly once, then its ``resolved`` message exactly
-once. A receiver that answers 500 twice gets the alert on the third attempt, and one that
-hangs delays nobody else. Durations and backoffs are short through the rules' and channels'
-own fields (``duration``, ``window``, ``resolve_after``, ``backoff``, ``timeout``).
+with ``kill -9``, a failing health check) must reach the receiver exactly once, then its
+``resolved`` message exactly once. A receiver that answers 500 twice gets the alert on the
+third attempt, and one that hangs delays nobody else. The restart count of a container
+restarted by its policy is the engine's ``RestartCount``, in its summary and in ``/metrics``.
+Durations and backoffs are short through the rules' and channels' own fields (``duration``,
+``window``, ``resolve_after``, ``backoff``, ``timeout``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from docklord.engine import Engine
 from docklord.testing import (
     TEST_LABEL,
     TEST_RUN,
@@ -303,3 +306,63 @@ def _rtt_of(client: httpx.AsyncClient, node_id: str) -> Callable[[], Any]:
         return False
 
     return probe
+
+
+async def test_restart_counts_are_the_engines_and_unhealthy_fires_once_then_resolves(
+    alerting: Alerting, run: Callable[..., str], busybox_image: str
+) -> None:
+    prefix = unique_name("rc")
+    looping, sick = f"{prefix}-loop", f"{prefix}-sick"
+    good = await alerting.channel("/health", backoff=0.1)
+    await alerting.rule("unhealthy", [good], selector={"name": sick})
+    await asyncio.to_thread(
+        run, looping, "--restart=on-failure:3", busybox_image, "sh", "-c", "exit 1"
+    )
+    # Unhealthy until the test makes the file its check looks for.
+    await asyncio.to_thread(
+        run, sick, "--health-cmd", "test -e /tmp/ok", "--health-interval", "300ms",
+        "--health-retries", "1", busybox_image, "sleep", "600",
+    )  # fmt: skip
+    async with Engine(alerting.docker_host) as engine:
+
+        async def given_up() -> bool:
+            details = await engine.inspect_container(looping)
+            return details.summary.state == "exited" and details.raw.get("RestartCount") == 3
+
+        await eventually(given_up, timeout=30, what="the engine giving up after 3 restarts")
+        engine_count = (await engine.inspect_container(looping)).raw["RestartCount"]
+    node = alerting.node.node_id
+    async with alerting.client() as client:
+
+        async def counted() -> bool:
+            listed = await client.get(f"/api/v1/nodes/{node}/containers", params={"q": looping})
+            [summary] = listed.json()["containers"]
+            return bool(summary["restart_count"] == engine_count and summary["state"] == "exited")
+
+        await eventually(counted, timeout=10, what="the engine's RestartCount in the summary")
+        assert _restarts_metric(await client.get("/metrics"), looping) == engine_count
+
+        await eventually(
+            _received(alerting.hooks, "/health", sick, "firing"), timeout=20, what="unhealthy"
+        )
+        made = await client.post(
+            f"/api/v1/nodes/{node}/containers/{sick}/exec", json={"cmd": ["touch", "/tmp/ok"]}
+        )
+        assert made.status_code == 200 and made.json()["exit_code"] == 0, made.text
+        await eventually(
+            _received(alerting.hooks, "/health", sick, "resolved"), timeout=20, what="healthy"
+        )
+    assert Counter(_of(alerting.hooks.to("/health"), sick)) == {
+        ("firing", "unhealthy"): 1,
+        ("resolved", "unhealthy"): 1,
+    }
+    [resolved] = [h for h in alerting.hooks.to("/health") if h.body["event"] == "resolved"]
+    assert resolved.body["alert"]["details"]["resolved_reason"] == "health: health_status: healthy"
+
+
+def _restarts_metric(response: httpx.Response, name: str) -> float:
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "docklord_container_restarts_total" and sample.labels["name"] == name:
+                return sample.value
+    raise AssertionError(f"no docklord_container_restarts_total for {name}")

@@ -78,3 +78,6 @@ def test_summary_from_inspect_of_a_created_container() -> None:
     assert (summary.name, summary.command, summary.status) == ("box", "sleep 5", "Created")
     assert (summary.started_at, summary.finished_at, summary.exit_code) == (None, None, None)
     assert summary.ports == (PortBinding(80),) and summary.created == 1704067200.0
+    assert summary.restart_count == 0
+    assert container_summary_from_inspect({**doc, "RestartCount": 4}).restart_count == 4
+    assert container_summary_from_inspect({**doc, "RestartCount": "x"}).restart_count == 0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from docklord.model import ContainerSummary, EngineEvent
@@ -46,3 +47,15 @@ def test_events_that_need_an_inspect() -> None:
     assert derive_summary(None, event("start")) is None  # never seen: inspect it
     assert derive_summary(RUNNING, event("rename")) is None
     assert derive_summary(RUNNING, event("die")) is None  # no exit code: inspect it
+
+
+def test_a_start_by_the_policy_keeps_the_restart_count_and_one_by_hand_resets_it() -> None:
+    restarting = dataclasses.replace(RUNNING, state="restarting", restart_count=2)
+    again = derive_summary(restarting, event("start"))
+    assert again is not None and again.restart_count == 2
+    # The inspect after the death already saw it running again: still the policy's start.
+    seen_running = dataclasses.replace(RUNNING, restart_count=3)
+    assert (derive_summary(seen_running, event("start")) or RUNNING).restart_count == 3
+    exited = dataclasses.replace(RUNNING, state="exited", restart_count=3)
+    by_hand = derive_summary(exited, event("start"))
+    assert by_hand is not None and by_hand.restart_count == 0  # as the engine resets it

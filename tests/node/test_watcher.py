@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -111,3 +112,36 @@ async def test_a_failing_event_or_listener_does_not_end_the_watcher(
 
     await eventually(delivered, timeout=5, what="c2 delivered after the failures")
     assert watcher.journal.last(1)[0].actor_id == "c2"
+
+
+async def test_a_death_is_read_again_for_the_restart_policy_state_and_count(
+    watched: tuple[FakeEngine, Watcher, list[pb.Event]],
+) -> None:
+    engine, watcher, seen = watched
+    running = ContainerSummary(id="c1", name="n-c1", image="img", state="running", started_at=1.0)
+    engine.containers["c1"] = running
+    await engine.queue.put(_create("c1"))
+    await eventually(lambda: _count(seen, 1), what="the create")
+    # The engine counts the restart and marks the container restarting before its ``die``.
+    engine.containers["c1"] = dataclasses.replace(running, state="restarting", restart_count=1)
+    await engine.queue.put(EngineEvent("container", "die", "c1", {"exitCode": "1"}))
+
+    async def read_again() -> bool:
+        return [e.action for e in seen] == ["create", "die", "sync"]
+
+    await eventually(read_again, what="the die, then a sync with the engine's view")
+    assert (seen[1].container.state, seen[1].container.restart_count) == ("exited", 0)
+    assert (seen[2].container.state, seen[2].container.restart_count) == ("restarting", 1)
+    assert watcher.containers["c1"].restart_count == 1
+    # Stopped for good: the inspect agrees with the derived die, so no sync follows.
+    engine.containers["c1"] = dataclasses.replace(running, state="exited", restart_count=1)
+    await engine.queue.put(EngineEvent("container", "start", "c1"))
+    await engine.queue.put(EngineEvent("container", "die", "c1", {"exitCode": "1"}))
+    await engine.queue.put(_create("c2"))
+    await eventually(lambda: _count(seen, 5), what="the start, die and the next create")
+    assert [e.action for e in seen[3:]] == ["start", "die", "create"]
+    assert seen[4].container.restart_count == 1
+
+
+async def _count(seen: list[pb.Event], n: int) -> bool:
+    return len(seen) >= n

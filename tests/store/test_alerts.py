@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from docklord.errors import Conflict, NotFound
-from docklord.store import Store
+from docklord.store import Alert, Store
+from docklord.store._migrate import alembic_config
 
-from .conftest import raw_rows
+from .conftest import OpenStore, raw_rows
 
 ALERT_TABLES = ("alert_channels", "alert_rules", "alerts", "alert_deliveries")
 
@@ -81,3 +87,92 @@ async def test_an_alert_keeps_its_deliveries_and_outlives_its_rule(
     assert (kept.id, kept.rule_id, kept.rule_name) == (alert.id, None, "died")
     for table in ALERT_TABLES[1:]:
         assert table == "alert_rules" or await raw_rows(database_url, table)
+
+
+async def test_of_two_coordinators_on_one_database_one_opens_and_one_resolves_an_incident(
+    store: Store, open_store: OpenStore
+) -> None:
+    rule_id, _ = await _rule_and_channel(store)
+    other = await open_store()
+
+    async def open_on(on: Store) -> Alert | Conflict:
+        try:
+            return await on.open_alert(
+                rule_id,
+                "died",
+                "container_died",
+                "n1/abc",
+                node_id="n1",
+                container_id="abc",
+                container_name="web-1",
+                summary="web-1 died",
+                details={},
+            )
+        except Conflict as exc:
+            return exc
+
+    # Both see the same death at once: the store lets exactly one open the incident.
+    results = await asyncio.gather(open_on(store), open_on(other))
+    [opened] = [r for r in results if isinstance(r, Alert)]
+    assert sum(isinstance(r, Conflict) for r in results) == 1
+    assert await other.firing_alert(rule_id, "n1/abc") == opened
+    assert await store.firing_alert(rule_id, "n1/other") is None
+    assert isinstance(await open_on(other), Conflict)  # still firing: no second incident
+
+    async def resolve_on(on: Store) -> Alert | Conflict:
+        try:
+            return await on.resolve_alert(opened.id, {"resolved_reason": "runs again"})
+        except Conflict as exc:
+            return exc
+
+    resolved = await asyncio.gather(resolve_on(store), resolve_on(other))
+    [done] = [r for r in resolved if isinstance(r, Alert)]
+    assert sum(isinstance(r, Conflict) for r in resolved) == 1
+    assert (done.state, done.details) == ("resolved", {"resolved_reason": "runs again"})
+    assert await store.firing_alert(rule_id, "n1/abc") is None
+    # Once resolved, the next death is a new incident.
+    again = await open_on(other)
+    assert isinstance(again, Alert) and again.id != opened.id
+    with pytest.raises(NotFound):
+        await store.resolve_alert(again.id + 100, {})
+
+
+async def test_upgrading_keeps_the_oldest_of_duplicate_firing_incidents(database_url: str) -> None:
+    async with Store(database_url) as store:
+        rule_id, _ = await _rule_and_channel(store)
+        first = await _open(store, rule_id, "n1/abc")
+        other = await _open(store, rule_id, "n1/def")
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0003"))
+            # Two replicas before the claim each opened the incident.
+            await conn.execute(
+                text(
+                    "INSERT INTO alerts (rule_id, rule_name, kind, subject, node_id, state, "
+                    "summary, details, fired_at) SELECT rule_id, rule_name, kind, subject, "
+                    "node_id, state, summary, details, fired_at FROM alerts WHERE id = :id"
+                ),
+                {"id": first.id},
+            )
+    finally:
+        await engine.dispose()
+    async with Store(database_url) as store:
+        firing = await store.list_alerts(state="firing")
+        assert sorted(a.id for a in firing) == [first.id, other.id]
+        [copy] = await store.list_alerts(state="resolved")
+        assert copy.subject == "n1/abc" and copy.id > other.id
+
+
+async def _open(store: Store, rule_id: int, subject: str) -> Alert:
+    return await store.open_alert(
+        rule_id,
+        "died",
+        "container_died",
+        subject,
+        node_id="n1",
+        container_id=None,
+        container_name=None,
+        summary="died",
+        details={},
+    )

@@ -68,7 +68,7 @@ async def test_opening_again_keeps_the_data_and_the_schema(database_url: str) ->
         user = await store.create_user("alice", "pw", Role.ADMIN)
     async with Store(database_url, password_hasher=FAST_HASHER) as store:
         assert await store.get_user(user.id) == user
-    assert await _version(database_url) == ["0003"]
+    assert await _version(database_url) == ["0004"]
 
 
 async def test_concurrent_first_opens_migrate_once(database_url: str) -> None:
@@ -78,7 +78,7 @@ async def test_concurrent_first_opens_migrate_once(database_url: str) -> None:
     finally:
         for store in stores:
             await store.aclose()
-    assert await _version(database_url) == ["0003"]
+    assert await _version(database_url) == ["0004"]
 
 
 async def test_new_sqlite_files_opened_at_once_all_open_in_wal_mode(tmp_path: Path) -> None:

@@ -94,6 +94,8 @@ def fill(coordinator: Coordinator) -> None:
         (EXITED, "old", "exited"),
     ):
         state.containers[cid] = summary(cid, name, st)
+    # The engine's RestartCount, as the node's inspect after a death reports it.
+    state.containers[EXITED] = dataclasses.replace(state.containers[EXITED], restart_count=4)
     now = time.time()
     for k in range(3):
         t = now - 10 + k * 5
@@ -151,6 +153,7 @@ async def test_summaries_carry_current_cpu_and_memory_and_sort_by_them(app: App)
     ).json()["containers"]
     assert [c["name"] for c in by_cpu] == ["busy", "idle", "old"]
     assert by_cpu[0]["cpu_percent"] == pytest.approx(92.0) and "cpu_percent" not in by_cpu[2]
+    assert [c["restart_count"] for c in by_cpu] == [0, 0, 4]
     by_memory = (
         await app.client.get(
             "/api/v1/containers", params={"sort": "memory_usage"}, headers=app.headers()
@@ -200,6 +203,8 @@ async def test_metrics_need_a_viewer_token_and_show_cadvisor_series(app: App) ->
         (s.labels["name"], s.labels["state"]) for s in families["docklord_container_state"].samples
     }
     assert ("old", "exited") in states
+    restarts = {s.labels["name"]: s.value for s in families["docklord_container_restarts"].samples}
+    assert restarts == {"busy": 0, "idle": 0, "old": 4}
     for name in (
         "container_spec_memory_limit_bytes",
         "container_fs_reads_bytes",
