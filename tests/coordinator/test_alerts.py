@@ -23,6 +23,7 @@ from docklord.errors import InvalidInput
 from docklord.model import StatsSample
 from docklord.protocol import docklord_pb2 as pb
 from docklord.protocol import stats_batch_to_proto
+from docklord.testing import eventually
 
 from ..web._asgi import AsgiWebSocket
 from ._alerting import CID, SECRET_PATH, App, alerting_app, container_event, summary_of, until
