@@ -10,11 +10,10 @@ methods' arguments are (``docklord.protocol._methods``). What each kind then sen
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any, Generic, Literal, Self, TypeVar
 
 from docklord.errors import InvalidInput
-from docklord.protocol._methods import MethodArgs
+from docklord.protocol._methods import MethodArgs, decode_args
 from docklord.protocol.readers import (
     Args,
     opt_float,
@@ -43,11 +42,7 @@ class ChannelKind(Generic[A]):
 
     def decode_args(self, doc: Any) -> A:
         """The typed arguments of a channel as opened (``None`` is no arguments)."""
-        if doc is None:
-            doc = {}
-        if not isinstance(doc, Mapping):
-            raise InvalidInput("stream arguments must be a JSON object")
-        return self.args.from_json(doc)
+        return decode_args(self.args, doc, "stream arguments")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

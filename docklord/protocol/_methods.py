@@ -32,6 +32,7 @@ __all__ = [
     "MethodResult",
     "NodeMethod",
     "counts",
+    "decode_args",
     "json_object",
     "signal_name",
     "to_wire",
@@ -140,11 +141,7 @@ class NodeMethod(Generic[A, R]):
 
     def decode_args(self, doc: Any) -> A:
         """The typed arguments of a request as received (``None`` is no arguments)."""
-        if doc is None:
-            doc = {}
-        if not isinstance(doc, Mapping):
-            raise InvalidInput("request arguments must be a JSON object")
-        return self.args.from_json(doc)
+        return decode_args(self.args, doc, "request arguments")
 
     def decode_result(self, doc: Any) -> R:
         """The typed answer, or ``LinkError`` when the node answered something else."""
@@ -154,6 +151,16 @@ class NodeMethod(Generic[A, R]):
             return self.result(doc)
         except InvalidInput as exc:
             raise LinkError(f"the node answered {self.name} malformed: {exc.message}") from exc
+
+
+def decode_args(args: type[A], doc: Any, what: str) -> A:
+    """``doc`` read as ``args`` (``None`` is no arguments); ``InvalidInput`` when it is not a
+    JSON object or a field is bad. ``what`` names the document in the error."""
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return args.from_json(doc)
 
 
 def json_object(doc: Args) -> Json:
