@@ -65,21 +65,30 @@ export function useRows(
       },
     };
   }, [scroller, height, overscan]);
+  // The scroller may appear after the first render (a page that starts with a form): look at
+  // every render whether it is the element listened to.
+  const listened = useRef<{ el: HTMLElement; stop: () => void } | null>(null);
   useEffect(() => {
     const el = scroller.current;
+    if (listened.current?.el === el) return;
+    listened.current?.stop();
+    listened.current = null;
     if (!el) return;
     const moved = () => {
       const first = Math.max(0, Math.floor(el.scrollTop / height) - overscan);
       if (first !== drawnFrom.current) rerender((n) => n + 1);
     };
-    const resized = () => rerender((n) => n + 1);
+    const observer = new ResizeObserver(() => rerender((n) => n + 1));
     el.addEventListener("scroll", moved, { passive: true });
-    const observer = new ResizeObserver(resized);
     observer.observe(el);
-    return () => {
-      el.removeEventListener("scroll", moved);
-      observer.disconnect();
+    listened.current = {
+      el,
+      stop: () => {
+        el.removeEventListener("scroll", moved);
+        observer.disconnect();
+      },
     };
-  }, [scroller, height, overscan]);
+  });
+  useEffect(() => () => listened.current?.stop(), []);
   return rows;
 }
