@@ -54,6 +54,7 @@ from docklord.link import Channel
 from docklord.model import LogChunk
 from docklord.node._handlers import ChannelHandler, Method, serve, serve_channel
 from docklord.node._log_follow import LogEnd, follow_across_starts
+from docklord.node._log_gather import send_gathered
 from docklord.protocol import (
     CONTROL,
     EOF,
@@ -164,11 +165,7 @@ async def _logs(engine: Engine, channel: Channel, args: m.LogsArgs) -> None:
 
     async def pump() -> None:
         async with _closing(chunks) as stream:
-            async for chunk in stream:
-                if isinstance(chunk, LogEnd):
-                    await channel.send(control({"type": "end", "reason": chunk.reason}), CONTROL)
-                else:
-                    await channel.send(chunk.data, STDERR if chunk.stream == "stderr" else STDOUT)
+            await send_gathered(stream, channel)
 
     await first_of(pump(), _until_closed(channel))
 

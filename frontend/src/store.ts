@@ -14,9 +14,18 @@ export const nodes = new Map<string, NodeView>();
 export const containers = new Map<string, Container>();
 /** Per-node last sequence number applied: what a reconnect resumes from (since_seq). */
 export const seqs = new Map<string, number>();
-/** The latest engine events this page has seen (newest last), for the event timeline. */
+/** The latest engine events this page has seen (newest last), for the event timeline: those
+ * the socket brought, and the recent ones from before (GET /api/v1/events, addHistory). */
 export const timeline: TimelineEntry[] = [];
 const TIMELINE_SIZE = 5000;
+/** `node/seq` of every entry in the timeline: an event is listed once, whichever way it came. */
+const inTimeline = new Set<string>();
+/** Whether a snapshot was applied: from then on the socket brings every event. */
+let synced = false;
+
+export function hasSnapshot(): boolean {
+  return synced;
+}
 
 export interface TimelineEntry {
   seq: number;
@@ -103,6 +112,7 @@ export function apply(message: StreamMessage): void {
       for (const n of message.nodes) putNode(n);
       for (const row of message.containers) upsert(row);
       for (const [n, s] of Object.entries(message.seq)) seqs.set(n, s);
+      synced = true;
       break;
     case "resync":
       replaceNode(message.node_id, message.containers);
@@ -112,17 +122,11 @@ export function apply(message: StreamMessage): void {
     case "event":
       seqs.set(message.node_id, Math.max(seqs.get(message.node_id) ?? 0, message.seq));
       heard(message.node_id);
-      timeline.push({
-        seq: message.seq,
-        node_id: message.node_id,
-        type: message.type,
-        action: message.action,
-        actor_id: message.actor_id,
-        name: message.container?.name ?? message.attributes.name ?? message.actor_id.slice(0, 12),
-        time: message.time,
-        attributes: message.attributes,
-      });
-      if (timeline.length > TIMELINE_SIZE) timeline.splice(0, timeline.length - TIMELINE_SIZE);
+      if (!inTimeline.has(key(message.node_id, String(message.seq)))) {
+        timeline.push(entryOf(message));
+        inTimeline.add(key(message.node_id, String(message.seq)));
+        trimTimeline();
+      }
       if (message.type !== "container") break;
       if (message.removed) containers.delete(key(message.node_id, message.actor_id));
       else if (message.container) upsert(message.container);
@@ -147,6 +151,45 @@ export function apply(message: StreamMessage): void {
       break;
     }
   }
+  changed();
+}
+
+type EventMessage = Extract<StreamMessage, { kind: "event" }>;
+
+function entryOf(message: EventMessage): TimelineEntry {
+  return {
+    seq: message.seq,
+    node_id: message.node_id,
+    type: message.type,
+    action: message.action,
+    actor_id: message.actor_id,
+    name: message.container?.name ?? message.attributes.name ?? message.actor_id.slice(0, 12),
+    time: message.time,
+    attributes: message.attributes,
+  };
+}
+
+function trimTimeline(): void {
+  const over = timeline.length - TIMELINE_SIZE;
+  if (over <= 0) return;
+  for (const e of timeline.splice(0, over)) inTimeline.delete(key(e.node_id, String(e.seq)));
+}
+
+/** Events from before the socket's (GET /api/v1/events, oldest first), into the timeline:
+ * those it does not hold yet, ordered by time with what it holds. They change no container:
+ * the snapshot is newer than any of them. */
+export function addHistory(events: EventMessage[]): void {
+  const fresh = events.filter((e) => !inTimeline.has(key(e.node_id, String(e.seq))));
+  if (!fresh.length) return;
+  for (const e of fresh) inTimeline.add(key(e.node_id, String(e.seq)));
+  const merged = [...fresh.map(entryOf), ...timeline].map((e) => ({
+    e,
+    at: Date.parse(e.time ?? "") || 0,
+  }));
+  // Stable: entries of one time keep the order they came in (each node's in seq order).
+  merged.sort((a, b) => a.at - b.at);
+  timeline.splice(0, timeline.length, ...merged.map((m) => m.e));
+  trimTimeline();
   changed();
 }
 
@@ -190,6 +233,9 @@ export function findContainer(node: string, ref: string): Container | undefined 
 }
 
 export function clearStore(): void {
+  synced = false;
+  timeline.length = 0; // the next user's timeline is theirs alone
+  inTimeline.clear();
   nodes.clear();
   instanceEvents.clear();
   containers.clear();

@@ -1,13 +1,47 @@
-// The fleet event timeline: every engine event of every node, live, as the events socket
-// delivers them (from when this page was opened; newest first), filterable from the URL. Each
-// container event links to its logs, and to its logs around the event's time.
+// The fleet event timeline: every engine event of every node, newest first, filterable from
+// the URL. It opens with the recent events the coordinator's journals hold (GET
+// /api/v1/events, once the socket's snapshot is in, so that the socket brings every later
+// one), then goes on live; the store lists each event once, however it came. Each container
+// event links to its logs, and to its logs around the event's time.
 
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, request } from "../api";
+import { ErrorLine } from "../components";
 import { date } from "../format";
 import { containerPath, location, setParams } from "../router";
-import { timeline, version } from "../store";
+import { addHistory, hasSnapshot, timeline, version } from "../store";
+import type { StreamMessage } from "../types";
+
+/** How many of the recent events the page asks for. */
+const HISTORY = 500;
+
+type Recent = { events: Extract<StreamMessage, { kind: "event" }>[]; seq: Record<string, number> };
+
+/** Loads the recent events once the socket has its snapshot: "loading", "", or the API's
+ * message. */
+function useHistory(ready: boolean): string {
+  const [state, setState] = useState("loading");
+  useEffect(() => {
+    if (!ready || state !== "loading") return;
+    let gone = false;
+    request<Recent>("GET", `/api/v1/events?limit=${HISTORY}`)
+      .then((recent) => {
+        addHistory(recent.events);
+        if (!gone) setState("");
+      })
+      .catch((e: unknown) => {
+        if (!gone) setState(e instanceof ApiError ? e.message : String(e));
+      });
+    return () => {
+      gone = true;
+    };
+  }, [ready, state]);
+  return state;
+}
 
 export function Events() {
   version.value;
+  const history = useHistory(hasSnapshot());
   const q = (location.value.searchParams.get("q") ?? "").toLowerCase();
   const entries = timeline
     .filter(
@@ -28,8 +62,11 @@ export function Events() {
           value={q}
           onInput={(e) => setParams({ q: (e.currentTarget as HTMLInputElement).value })}
         />
-        <span class="muted">{timeline.length} events since this page opened</span>
+        <span class="muted" data-testid="events-count">
+          {timeline.length} events{history === "loading" ? " (loading the recent ones)" : ""}
+        </span>
       </div>
+      {history && history !== "loading" && <ErrorLine error={history} />}
       <div class="table-wrap">
         <table class="containers">
           <thead>

@@ -1,25 +1,25 @@
 // A container's logs: followed over .../logs/ws (batched frames) across restarts and dropped
-// sockets, held in plain arrays and drawn through a virtualizer (@tanstack/virtual-core), so a
-// million lines cost only the rows on screen. ANSI colours are drawn; a JSON line opens
+// sockets, held in plain arrays and drawn through a window of fixed-height rows (../rows), so
+// a million lines cost only the rows on screen. A frame's lines are only appended to the
+// arrays; the view redraws at most ten times a second, the old lines are dropped in steps, and
+// a search or a stream filter scans only the lines added since the last redraw. ANSI colours are drawn; a JSON line opens
 // pretty-printed. Regex search highlights and counts matches, with next/previous. Scrolling up
 // pauses autoscroll without moving the view; "Jump to live" resumes it. Filters live in the URL;
 // the download applies them on the server.
 
-import {
-  elementScroll,
-  observeElementOffset,
-  observeElementRect,
-  Virtualizer,
-} from "@tanstack/virtual-core";
 import type { ComponentChildren } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { parseAnsi, type Segment, stripAnsi } from "../ansi";
 import { containerPath, location, setParams } from "../router";
+import { useRows } from "../rows";
 import { findContainer, version } from "../store";
 
 export const ROW = 18;
 /** Lines kept in the page; older ones are dropped first. */
 const MAX_LINES = 1_000_000;
+/** Lines are dropped once this many more than MAX_LINES are held: a drop moves every line
+ * held, so it happens about once a second at 50,000 lines/s, not at every frame. */
+const DROP_STEP = 50_000;
 /** Close codes after which reconnecting cannot help: the stream ended, or the request is
  * wrong (4400 bad input, 4401/4403 not allowed, 4404 no such container). */
 const FINAL = (code: number) => code === 1000 || (code >= 4400 && code < 4500);
@@ -31,14 +31,18 @@ interface Buffer {
   texts: string[];
   /** The ANSI-styled segments of a line that has escape sequences, else null. */
   styled: (Segment[] | null)[];
+  /** How many lines were dropped from the front so far (indexes shift by that much). */
+  dropped: number;
 }
 
 type Frame = { lines?: { stream: "stdout" | "stderr"; line: string }[]; end?: string };
 
-const empty = (): Buffer => ({ streams: [], times: [], texts: [], styled: [] });
+const empty = (): Buffer => ({ streams: [], times: [], texts: [], styled: [], dropped: 0 });
 
 /** An engine timestamp as a key that sorts by time (the engine trims trailing zeros). */
 function stampKey(time: string): string {
+  // Most stamps have all nine digits ("2026-12-02T06:00:00.123456789Z"): no regex for them.
+  if (time.length === 30 && time.charCodeAt(19) === 46 && time.charCodeAt(29) === 90) return time;
   const m = /^(.*?T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(time);
   return m ? `${m[1]}.${(m[2] ?? "").padEnd(9, "0")}${m[3]}` : time;
 }
@@ -79,7 +83,16 @@ function useLogStream(node: string, id: string | undefined, since: string, until
       if (!frame) {
         frame = window.setTimeout(() => {
           frame = 0;
-          setCount(buffer.current.texts.length);
+          const b = buffer.current;
+          const over = b.texts.length - MAX_LINES;
+          if (over >= DROP_STEP) {
+            b.streams.splice(0, over);
+            b.times.splice(0, over);
+            b.texts.splice(0, over);
+            b.styled.splice(0, over);
+            b.dropped += over;
+          }
+          setCount(b.texts.length);
         }, 100);
       }
     };
@@ -128,13 +141,6 @@ function useLogStream(node: string, id: string | undefined, since: string, until
           b.times.push(time);
           b.texts.push(stripAnsi(text));
           b.styled.push(parseAnsi(text));
-        }
-        const over = b.texts.length - MAX_LINES;
-        if (over > 0) {
-          b.streams.splice(0, over);
-          b.times.splice(0, over);
-          b.texts.splice(0, over);
-          b.styled.splice(0, over);
         }
         redraw();
       };
@@ -238,26 +244,79 @@ function prettyJson(text: string): string | null {
   }
 }
 
-export function useVirtualizer(scroller: { current: HTMLDivElement | null }, count: number) {
-  const [, rerender] = useState(0);
-  const virtualizer = useMemo(
-    () =>
-      new Virtualizer<HTMLDivElement, Element>({
-        count,
-        getScrollElement: () => scroller.current,
-        estimateSize: () => ROW,
-        scrollToFn: elementScroll,
-        observeElementRect,
-        observeElementOffset,
-        overscan: 20,
-        onChange: () => rerender((n) => n + 1),
-      }),
-    [scroller],
-  );
-  virtualizer.setOptions({ ...virtualizer.options, count });
-  useEffect(() => virtualizer._didMount(), [virtualizer]);
-  useEffect(() => virtualizer._willUpdate());
-  return virtualizer;
+/** The lines a view shows (`shown`, indexes into the buffer; null: all of them) and the
+ * matches of its search among them (indexes into what is shown). */
+interface View {
+  shown: number[] | null;
+  length: number;
+  matches: number[];
+}
+
+/** What the last scan found, carried on to the next redraw, which scans only the new lines. */
+interface Scan {
+  buffer: Buffer | null;
+  re: RegExp | null;
+  only: string | null;
+  dropped: number;
+  /** Buffer lines scanned so far. */
+  upTo: number;
+  shown: number[];
+  matches: number[];
+}
+
+const noScan = (): Scan => ({
+  buffer: null,
+  re: null,
+  only: null,
+  dropped: 0,
+  upTo: 0,
+  shown: [],
+  matches: [],
+});
+
+/** The view of the first `count` lines, scanning only those `scan` has not seen (all of them
+ * when the search or the filter changed). Dropped lines leave the view by an index shift. */
+function scanView(
+  scan: Scan,
+  buffer: Buffer,
+  count: number,
+  re: RegExp | null,
+  only: string | null,
+): View {
+  if (
+    scan.buffer !== buffer ||
+    scan.re !== re ||
+    scan.only !== only ||
+    count < scan.upTo - (buffer.dropped - scan.dropped)
+  ) {
+    Object.assign(scan, noScan(), { buffer, re, only, dropped: buffer.dropped });
+  }
+  const gone = buffer.dropped - scan.dropped;
+  if (gone > 0) {
+    // Lines [0, gone) of the last scan are gone; the rest moved down by `gone`.
+    scan.dropped = buffer.dropped;
+    scan.upTo = Math.max(0, scan.upTo - gone);
+    if (only) {
+      let cut = 0;
+      while (cut < scan.shown.length && (scan.shown[cut] ?? 0) < gone) cut++;
+      scan.shown = scan.shown.slice(cut).map((i) => i - gone);
+      scan.matches = scan.matches.filter((m) => m >= cut).map((m) => m - cut);
+    } else {
+      scan.matches = scan.matches.filter((m) => m >= gone).map((m) => m - gone);
+    }
+  }
+  const test = re ? new RegExp(re.source) : null;
+  const { texts, streams } = buffer;
+  const { shown, matches } = scan;
+  for (let i = scan.upTo; i < count; i++) {
+    if (only) {
+      if (streams[i] !== only) continue;
+      if (test?.test(texts[i] ?? "")) matches.push(shown.length);
+      shown.push(i);
+    } else if (test?.test(texts[i] ?? "")) matches.push(i);
+  }
+  scan.upTo = Math.max(scan.upTo, count);
+  return { shown: only ? shown : null, length: only ? shown.length : count, matches };
 }
 
 export function Logs() {
@@ -281,25 +340,14 @@ export function Logs() {
   const [selected, setSelected] = useState<number | null>(null);
   const re = useMemo(() => compile(query), [query]);
 
-  // The lines shown (indexes into the buffer; null: all of them) and the matches among them.
-  const view = useMemo(() => {
-    const matches: number[] = [];
-    const test = re ? new RegExp(re.source) : null;
-    if (!only) {
-      if (test)
-        for (let i = 0; i < count; i++) if (test.test(buffer.texts[i] ?? "")) matches.push(i);
-      return { shown: null, length: count, matches };
-    }
-    const shown: number[] = [];
-    for (let i = 0; i < count; i++) {
-      if (buffer.streams[i] !== only) continue;
-      if (test?.test(buffer.texts[i] ?? "")) matches.push(shown.length);
-      shown.push(i);
-    }
-    return { shown, length: shown.length, matches };
-  }, [buffer, count, only, re]);
+  // The lines shown and the matches among them, scanning only the lines new since last time.
+  const scan = useRef<Scan>(noScan());
+  const view = useMemo(
+    () => scanView(scan.current, buffer, count, re, only),
+    [buffer, count, buffer.dropped, only, re],
+  );
 
-  const virtualizer = useVirtualizer(scroller, view.length);
+  const virtualizer = useRows(scroller, view.length, ROW);
   // With `at`, the first line at or after that moment (an index into the lines shown).
   const atRow = useMemo(() => {
     if (!at) return -1;

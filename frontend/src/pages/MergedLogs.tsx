@@ -6,8 +6,9 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { parseAnsi, type Segment, stripAnsi } from "../ansi";
 import { containerPath, location, setParams } from "../router";
+import { useRows } from "../rows";
 import { findContainer, version } from "../store";
-import { compile, render, useVirtualizer } from "./Logs";
+import { compile, ROW, render } from "./Logs";
 
 const MAX_LINES = 1_000_000;
 
@@ -105,7 +106,7 @@ export function MergedLogs() {
     const [node = "", ref = ""] = s.split("/", 2);
     return { node, ref, name: findContainer(node, ref)?.name ?? ref };
   });
-  const virtualizer = useVirtualizer(scroller, count);
+  const virtualizer = useRows(scroller, count, ROW);
   useEffect(() => {
     if (follow && count) virtualizer.scrollToIndex(count - 1, { align: "end" });
   }, [follow, count, virtualizer]);
