@@ -72,10 +72,14 @@ def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, 
     Snapshots and resyncs lose the instance containers; an event about one becomes an
     ``instance`` message for its owner (:func:`owner_message`) and is dropped for anyone else
     (a removed container has no summary: its attributes carry its labels and name). Alert
-    and audit messages go to admins only.
+    and audit messages go to admins only, and so do ``identity`` messages, but for a user's own
+    ``tokens`` changes, which that user hears of too.
     """
     if principal.role >= Role.ADMIN:
         return message
+    if message.get("kind") == "identity":
+        own = principal.is_user and message.get("user_id") == principal.user_id
+        return message if own and message.get("what") == "tokens" else None
     if message.get("kind") in ("alert", "alert_delivery", "audit"):
         return None  # alerts, like their rules, and the audit log are for admins
     if message.get("kind") in ("snapshot", "resync"):
