@@ -123,6 +123,19 @@ async def test_users_and_tokens_changes_reach_whom_they_concern_without_secrets(
         assert deleted.status_code == 204
         assert (await next_of(admin_ws, "identity"))["action"] == "delete"
 
+        # The stream of a token being revoked closes; it is not told of the revocation first.
+        doomed_token, other_stream = await store.create_token(vic.id, "other")
+        async with AsgiWebSocket(app.asgi, "/api/v1/events/ws", token=other_stream) as doomed:
+            assert (await doomed.receive_json())["kind"] == "snapshot"
+            gone = await app.client.delete(
+                f"/api/v1/tokens/{doomed_token.id}", headers=app.auth(vic_stream)
+            )
+            assert gone.status_code == 204
+            closed = await doomed.next_event()
+            assert (closed["type"], closed.get("code")) == ("websocket.close", 4401), closed
+        assert (await next_of(vic_ws, "identity"))["token_id"] == doomed_token.id
+        assert (await next_of(admin_ws, "identity"))["token_id"] == doomed_token.id
+
         admin_rest, vic_rest, ursula_rest = await drained_to_node_message(
             app, admin_ws, vic_ws, ursula_ws
         )
