@@ -175,9 +175,12 @@ class Fleet:
         """Add a registered node to the view (offline until it links); returns its state.
 
         The coordinator does this at start for every node in the store, and when an admin
-        pre-registers one, so that a node that is not linked is listed as offline.
+        pre-registers one, so that a node that is not linked is listed as offline. A known
+        node whose name or labels changed (an admin renamed it) is announced to the subscribers
+        that see it, as a ``node`` message with its current status, ``name`` and ``labels``.
         """
         state = self.nodes.get(record.node_id)
+        known = state is not None
         if state is None:
             state = self.nodes[record.node_id] = self._new_state(record.node_id)
             if record.last_seen_at is not None:
@@ -188,7 +191,13 @@ class Fleet:
             self._broadcast(
                 record.node_id, {"kind": "node", "node_id": record.node_id, "status": "offline"}
             )
-        state.name, state.labels = record.name or "", dict(record.labels)
+        name, labels = record.name or "", dict(record.labels)
+        if known and (state.name, state.labels) != (name, labels):
+            # Not a status change: the status observers (alerts) are not told.
+            status = state.status.value
+            message = {"kind": "node", "node_id": state.node_id, "status": status}
+            self._offer(state.node_id, {**message, "name": name, "labels": labels})
+        state.name, state.labels = name, labels
         return state
 
     def online_session(self, node_id: str) -> LinkSession:
@@ -446,10 +455,19 @@ class Fleet:
             if sub.nodes is None:
                 sub.offer(message)
 
+    def broadcast_all(self, message: dict[str, Any]) -> None:
+        """Push a message about no node to every subscriber (an ``identity`` change); the
+        events stream decides who sees it (``docklord.web._container_policy``)."""
+        for sub in self._subscribers:
+            sub.offer(message)
+
     def _broadcast(self, node_id: str, message: dict[str, Any]) -> None:
         if message["kind"] in ("node", "engine"):
             for observe in self.status_observers:
                 observe(node_id, message)
+        self._offer(node_id, message)
+
+    def _offer(self, node_id: str, message: dict[str, Any]) -> None:
         for sub in self._subscribers:
             if sub.wants(node_id) and node_id not in sub.pending_resume:
                 sub.offer(message)

@@ -144,6 +144,27 @@ class NodeAuthenticator:
             self._invited[ident] = (name, dict(labels or {}))
         return ident, record, token
 
+    def invitation(self, node_id: str | None) -> tuple[str | None, dict[str, str]]:
+        """The name and labels the node ``node_id`` was invited with (none: ``(None, {})``)."""
+        name, labels = self._invited.get(node_id or "", (None, {}))
+        return name, dict(labels)
+
+    async def withdraw(self, enrollment_id: int) -> EnrollmentToken:
+        """Withdraw an enrollment token that was not used yet; returns it.
+
+        Raises:
+            NotFound: no unused, unexpired enrollment token with this id.
+        """
+        pending = await self.store.list_enrollments(pending_only=True)
+        found = next((e for e in pending if e.id == enrollment_id), None)
+        if found is None:
+            raise NotFound(f"no unused enrollment token with id {enrollment_id}")
+        await self.store.delete_enrollment(enrollment_id)
+        others = [e for e in pending if e.id != enrollment_id and e.node_id == found.node_id]
+        if found.node_id is not None and not others:
+            self._invited.pop(found.node_id, None)
+        return found
+
     async def revoke(self, node_id: str) -> str:
         """Revoke a node for good, or withdraw the enrollment tokens reserved for it.
 

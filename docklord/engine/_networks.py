@@ -1,13 +1,13 @@
-"""Networks: list, create, remove."""
+"""Networks: list, create, remove, prune."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from docklord.engine._client import EngineClient, check_ref
+from docklord.engine._client import EngineClient, check_ref, filters_param
 from docklord.engine._parse import str_map
-from docklord.model import NetworkSummary
+from docklord.model import NetworkSummary, PruneResult
 
 __all__ = ["NetworkOps"]
 
@@ -64,3 +64,22 @@ class NetworkOps(EngineClient):
         """
         check_ref("network", ref)
         await self._json("DELETE", f"networks/{ref}", kind="network", ref=ref)
+
+    async def prune_networks(
+        self, *, filters: Mapping[str, Sequence[str]] | None = None
+    ) -> PruneResult:
+        """Remove the networks no container uses (the predefined ``bridge``, ``host`` and
+        ``none`` never go).
+
+        Args:
+            filters: engine filters (``label``, ``until``) to narrow the prune.
+
+        Returns:
+            The names of the removed networks; networks take no space, so
+            ``space_reclaimed`` is 0.
+        """
+        params = {"filters": filters_param(filters)} if filters else {}
+        data = await self._json("POST", "networks/prune", params=params, slow=True)
+        return PruneResult(
+            deleted=tuple(str(n) for n in data.get("NetworksDeleted") or ()), space_reclaimed=0
+        )

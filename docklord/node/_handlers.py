@@ -10,13 +10,14 @@ for a channel kind.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from docklord.link import Channel, ChannelHandler
-from docklord.protocol.methods import ChannelKind, MethodArgs, NodeMethod, to_wire
+from docklord.protocol.methods import ChannelKind, MethodArgs, NodeMethod, PruneArgs, to_wire
 
-__all__ = ["ChannelHandler", "Method", "serve", "serve_channel"]
+__all__ = ["ChannelHandler", "Method", "label_filters", "serve", "serve_channel", "to_json"]
 
 A = TypeVar("A", bound=MethodArgs)
 R = TypeVar("R")
@@ -44,3 +45,18 @@ def serve_channel(
         await handler(channel, kind.decode_args(channel.args))
 
     return kind.name, run
+
+
+def to_json(value: Any) -> Any:
+    """An engine dataclass (or a list of them) as a JSON-able document: the one place where the
+    handlers turn engine answers into JSON (exec results carry bytes and have their own)."""
+    if isinstance(value, list):
+        return [to_json(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def label_filters(args: PruneArgs) -> dict[str, list[str]]:
+    """The engine filters of a prune request (its labels; none: no filter)."""
+    return {"label": list(args.labels)} if args.labels else {}

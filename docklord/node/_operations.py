@@ -9,7 +9,14 @@ import structlog
 from docklord.engine import Engine
 from docklord.errors import InvalidInput, NotFound
 from docklord.link import Channel
-from docklord.node import _ops_containers, _ops_instances, _ops_streams
+from docklord.node import (
+    _ops_containers,
+    _ops_images,
+    _ops_instances,
+    _ops_networks,
+    _ops_streams,
+    _ops_volumes,
+)
 from docklord.node._handlers import ChannelHandler, Method, serve
 from docklord.node._ops_instances import InstanceSettings
 from docklord.protocol import methods as m
@@ -39,7 +46,7 @@ class Operations:
             [serve(m.PING, self._ping), serve(m.ENGINE_INFO, self._info)]
         )
         self._channels: dict[str, ChannelHandler] = {}
-        for module in (_ops_containers, _ops_streams):
+        for module in (_ops_containers, _ops_images, _ops_volumes, _ops_networks, _ops_streams):
             self._add(module.methods(engine), module.channels(engine))
         self._add(_ops_instances.methods(engine, self.instances), {})
 

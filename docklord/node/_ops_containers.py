@@ -1,28 +1,24 @@
-"""Container lifecycle, images, volumes and networks: the node's request methods.
+"""Container lifecycle: the node's ``containers.*`` request methods.
 
 Every method takes the typed arguments of one link request (``docklord.protocol.methods``
 decodes and checks them before the engine is asked), calls the engine and answers a typed
-result or JSON made by :func:`to_json`, the one place where engine dataclasses become JSON
-documents. Image pulls stream their progress
-over an ``images.pull`` channel, one JSON document per line.
+result or JSON made by :func:`to_json` (``docklord.node._handlers``), the one place where
+engine dataclasses become JSON documents. Images, volumes and networks are served by
+``_ops_images``, ``_ops_volumes`` and ``_ops_networks``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import structlog
 
 from docklord.engine import Engine
-from docklord.errors import Conflict, DocklordError, EngineError, NotFound
-from docklord.link import Channel
-from docklord.model import ContainerState, ExecResult, ImageSummary
-from docklord.node._handlers import ChannelHandler, Method, serve, serve_channel
+from docklord.errors import Conflict, DocklordError, NotFound
+from docklord.model import ContainerState, ExecResult
+from docklord.node._handlers import ChannelHandler, Method, serve, to_json
 from docklord.protocol import methods as m
-from docklord.protocol import resolve_ref
 from docklord.protocol.methods import Json, container_spec
 
 __all__ = ["MAX_EXEC_OUTPUT", "channels", "container_spec", "methods", "to_json"]
@@ -32,18 +28,6 @@ log = structlog.get_logger(__name__)
 #: Bytes of exec output kept per stream (the last ones); more sets ``truncated``.
 MAX_EXEC_OUTPUT = 4 * 1024 * 1024
 _LIVE = frozenset({ContainerState.RUNNING, ContainerState.PAUSED, ContainerState.RESTARTING})
-
-
-def to_json(value: Any) -> Any:
-    """An engine dataclass (or a list of them) as a JSON-able document.
-
-    Exec results carry bytes, so they have their own conversion (:func:`_exec_json`).
-    """
-    if isinstance(value, list):
-        return [to_json(item) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 def _exec_output(result: ExecResult) -> m.ExecOutput:
@@ -164,130 +148,12 @@ class _Containers:
         return _exec_output(result)
 
 
-# ---- images, volumes, networks ----------------------------------------------------------
-
-
-class _Resources:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def table(self) -> dict[str, Method]:
-        return dict(
-            [
-                serve(m.IMAGES_LIST, self.list_images),
-                serve(m.IMAGES_REMOVE, self.remove_image),
-                serve(m.IMAGES_PRUNE, self.prune_images),
-                serve(m.VOLUMES_LIST, self.list_volumes),
-                serve(m.VOLUMES_CREATE, self.create_volume),
-                serve(m.VOLUMES_REMOVE, self.remove_volume),
-                serve(m.VOLUMES_PRUNE, self.prune_volumes),
-                serve(m.NETWORKS_LIST, self.list_networks),
-                serve(m.NETWORKS_CREATE, self.create_network),
-                serve(m.NETWORKS_REMOVE, self.remove_network),
-            ]
-        )
-
-    async def list_images(self, args: m.NoArgs) -> Json:
-        return {"images": to_json(await self.engine.list_images())}
-
-    async def remove_image(self, args: m.ImageRemoveArgs) -> m.ImageRemoved:
-        # The engine takes any id prefix, even "b": the one resolver decides what ref names
-        # (4+ characters, unique), then the engine gets the ref as typed (a tag untags).
-        resolve_ref(
-            args.ref,
-            await self.engine.list_images(),
-            kind="image",
-            id_of=lambda i: i.id,
-            names_of=_image_names,
-            describe=lambda i: {"id": i.id, "names": list(i.repo_tags)},
-        )
-        return m.ImageRemoved(await self.engine.remove_image(args.ref, force=args.force))
-
-    async def prune_images(self, args: m.PruneArgs) -> Json:
-        result = await self.engine.prune_images(
-            dangling_only=args.dangling, filters=_label_filters(args)
-        )
-        doc: Json = to_json(result)
-        return doc
-
-    async def list_volumes(self, args: m.NoArgs) -> Json:
-        return {"volumes": to_json(await self.engine.list_volumes())}
-
-    async def create_volume(self, args: m.VolumeCreateArgs) -> Json:
-        volume = await self.engine.create_volume(args.name, labels=args.labels, driver=args.driver)
-        doc: Json = to_json(volume)
-        return doc
-
-    async def remove_volume(self, args: m.VolumeRemoveArgs) -> Json:
-        await self.engine.remove_volume(args.name, force=args.force)
-        return {"name": args.name}
-
-    async def prune_volumes(self, args: m.PruneArgs) -> Json:
-        doc: Json = to_json(await self.engine.prune_volumes(filters=_label_filters(args)))
-        return doc
-
-    async def list_networks(self, args: m.NoArgs) -> Json:
-        return {"networks": to_json(await self.engine.list_networks())}
-
-    async def create_network(self, args: m.NetworkCreateArgs) -> Json:
-        network = await self.engine.create_network(
-            args.name, driver=args.driver, labels=args.labels, internal=args.internal
-        )
-        doc: Json = to_json(network)
-        return doc
-
-    async def remove_network(self, args: m.RefArgs) -> Json:
-        ref = args.ref
-        resolve_ref(
-            ref,
-            await self.engine.list_networks(),
-            kind="network",
-            id_of=lambda n: n.id,
-            names_of=lambda n: (n.name,),
-            describe=lambda n: {"id": n.id, "name": n.name},
-        )
-        try:
-            await self.engine.remove_network(ref)
-        except EngineError as exc:
-            # The engine answers 403 while containers are attached: a conflict of state.
-            if exc.details.get("status") == 403:
-                raise Conflict(f"network {ref} is in use: {exc.message}") from exc
-            raise
-        return {"ref": ref}
-
-    async def pull(self, channel: Channel, args: m.PullArgs) -> None:
-        """Pull an image, sending each progress message as one JSON line.
-
-        The engine's error message is not forwarded: the pull's error closes the channel.
-        """
-        pulled = self.engine.pull(args.image)
-        try:
-            async for item in pulled:
-                if item.error:
-                    continue
-                line = json.dumps(to_json(item), separators=(",", ":")) + "\n"
-                await channel.send(line.encode())
-        finally:
-            # Ends the engine's request at once when the coordinator went away.
-            if isinstance(pulled, AsyncGenerator):
-                await pulled.aclose()
-
-
 def methods(engine: Engine) -> dict[str, Method]:
-    """Request methods of this module: ``containers.*``, ``images.*``, ``volumes.*``..."""
-    return {**_Containers(engine).table(), **_Resources(engine).table()}
+    """Request methods of this module: ``containers.*``."""
+    return _Containers(engine).table()
 
 
 def channels(engine: Engine) -> dict[str, ChannelHandler]:
-    """Channel kinds of this module: ``images.pull``."""
-    return dict([serve_channel(m.IMAGES_PULL, _Resources(engine).pull)])
-
-
-def _label_filters(args: m.PruneArgs) -> dict[str, list[str]]:
-    return {"label": list(args.labels)} if args.labels else {}
-
-
-def _image_names(image: ImageSummary) -> set[str]:
-    """What names an image: its tags (``:latest`` may be left out) and digests."""
-    tags = set(image.repo_tags)
-    return tags | {t.removesuffix(":latest") for t in tags} | set(image.repo_digests)
+    """Channel kinds of this module: none (images, volumes and networks have their own
+    modules: ``_ops_images``, ``_ops_volumes``, ``_ops_networks``)."""
+    return {}

@@ -301,7 +301,8 @@ class ImageRemoveArgs(MethodArgs):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PruneArgs(MethodArgs):
-    """``images.prune``/``volumes.prune``: label filters (``key`` or ``key=value``).
+    """``images.prune``/``volumes.prune``/``networks.prune``: label filters (``key`` or
+    ``key=value``).
 
     ``dangling`` (images only): false prunes every image no container uses.
     """

@@ -120,6 +120,7 @@ __all__ = [
     "MethodResult",
     "NETWORKS_CREATE",
     "NETWORKS_LIST",
+    "NETWORKS_PRUNE",
     "NETWORKS_REMOVE",
     "NetworkCreateArgs",
     "NoArgs",
@@ -175,6 +176,7 @@ VOLUMES_PRUNE = NodeMethod("volumes.prune", PruneArgs, json_object)
 NETWORKS_LIST = NodeMethod("networks.list", NoArgs, json_object)
 NETWORKS_CREATE = NodeMethod("networks.create", NetworkCreateArgs, json_object)
 NETWORKS_REMOVE = NodeMethod("networks.remove", RefArgs, json_object)
+NETWORKS_PRUNE = NodeMethod("networks.prune", PruneArgs, json_object)
 
 LITTLEWINGS_COMMAND = NodeMethod("littlewings.command", CommandArgs, CommandOutput.from_json)
 STREAMS_ACTIVE = NodeMethod("streams.active", NoArgs, counts)

@@ -200,6 +200,27 @@ class AlertsMixin(StoreBase):
             raise NotFound(f"no alert channel with id {channel_id}")
         return _channel(row)
 
+    async def update_channel(self, channel_id: int, **changes: Any) -> AlertChannel:
+        """Changes some of ``name``, ``type``, ``url``, ``timeout``, ``max_attempts``,
+        ``backoff`` (a URL not given stays as stored).
+
+        Raises:
+            NotFound: no such channel. Conflict: the new name is taken.
+        """
+        allowed = {"name", "type", "url", "timeout", "max_attempts", "backoff"}
+        values = {k: v for k, v in changes.items() if k in allowed}
+        if "name" in values:
+            values["name"] = check.text(values["name"], "name", 100, required=True)
+        async with self._write(conflict="a channel with this name exists") as session:
+            if values:
+                await session.execute(
+                    update(AlertChannelRow).where(AlertChannelRow.id == channel_id).values(**values)
+                )
+            row = await session.get(AlertChannelRow, channel_id, populate_existing=True)
+            if row is None:
+                raise NotFound(f"no alert channel with id {channel_id}")
+            return _channel(row)
+
     async def delete_channel(self, channel_id: int) -> None:
         """Deletes a channel (rules that named it stop sending there). Raises ``NotFound``."""
         async with self._write() as session:

@@ -164,16 +164,44 @@ class NewChannel(_Body):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise ValueError("url is not a valid URL") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("url must be an http:// or https:// URL with a host")
-        if any(c.isspace() or ord(c) < 32 for c in value):
-            raise ValueError("url must not contain whitespace or control characters")
-        return value
+        return _check_url(value)
+
+
+class ChannelChange(_Body):
+    """``PATCH /api/v1/alerts/channels/{id}``: only the fields given change; a ``url`` not
+    given stays as stored (it is never shown, so a client cannot send it back)."""
+
+    name: Name | None = None
+    type: Literal["webhook", "slack"] | None = None
+    url: str | None = Field(None, min_length=1, max_length=2048, repr=False)
+    timeout: float | None = Field(None, ge=0.05, le=120)
+    max_attempts: int | None = Field(None, ge=1, le=20)
+    backoff: float | None = Field(None, ge=0.01, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_url(value)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> ChannelChange:
+        nulls = [k for k in self.model_fields_set if getattr(self, k) is None]
+        if nulls:
+            raise ValueError(f"{nulls[0]} cannot be null: leave it out to keep it")
+        return self
+
+
+def _check_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError("url is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("url must be an http:// or https:// URL with a host")
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError("url must not contain whitespace or control characters")
+    return value
 
 
 def rule_json(rule: AlertRule) -> dict[str, Any]:
@@ -333,6 +361,29 @@ async def create_channel(body: NewChannel, principal: Admin, request: Request) -
 async def get_channel(channel_id: RowId, principal: Admin, request: Request) -> JSONResponse:
     """One channel (without its URL)."""
     channel = await coordinator_of(request).store.get_channel(channel_id)
+    return JSONResponse(channel_json(channel))
+
+
+@router.patch("/channels/{channel_id}")
+async def update_channel(
+    channel_id: RowId, body: ChannelChange, principal: Admin, request: Request
+) -> JSONResponse:
+    """Change a channel's name, type, URL, timeout, attempts or backoff (the URL is kept when
+    not given, and never shown)."""
+    coordinator = coordinator_of(request)
+    given = body.model_dump(exclude_unset=True)
+    if not given:
+        raise InvalidInput("nothing to change")
+    # The URL is a secret: the audit entry keeps its receiver (scheme and host) only.
+    params = {k: v for k, v in given.items() if k != "url"}
+    if "url" in given:
+        params["receiver"] = public_url(given["url"])
+    async with audited(
+        request, principal, "alert_channel.update", target=str(channel_id), params=params
+    ) as entry:
+        channel = await coordinator.store.update_channel(channel_id, **given)
+        entry.target = channel.name
+    await coordinator.alerts.reload()
     return JSONResponse(channel_json(channel))
 
 

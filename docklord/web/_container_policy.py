@@ -72,8 +72,11 @@ def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, 
     Snapshots and resyncs lose the instance containers; an event about one becomes an
     ``instance`` message for its owner (:func:`owner_message`) and is dropped for anyone else
     (a removed container has no summary: its attributes carry its labels and name). Alert
-    and audit messages go to admins only.
+    and audit messages go to admins only, and so do ``identity`` messages, but for a user's own
+    ``tokens`` changes, which that user hears of too.
     """
+    if message.get("kind") == "identity":
+        return _identity_message(principal, message)
     if principal.role >= Role.ADMIN:
         return message
     if message.get("kind") in ("alert", "alert_delivery", "audit"):
@@ -88,6 +91,21 @@ def visible_message(principal: Principal, message: dict[str, Any]) -> dict[str, 
             return message
         return owner_message(principal, message, labels)
     return message
+
+
+def _identity_message(principal: Principal, message: dict[str, Any]) -> dict[str, Any] | None:
+    """An ``identity`` message, to admins and to the owner of the tokens it is about; never to
+    the stream the change itself closes (its token revoked, its user changed or deleted): that
+    stream's next frame is its close (``4401``)."""
+    what, action = message.get("what"), message.get("action")
+    mine = principal.is_user and message.get("user_id") == principal.user_id
+    if what == "users" and mine and action in ("update", "delete"):
+        return None
+    if what == "tokens" and action == "revoke" and message.get("token_id") == principal.token_id:
+        return None
+    if principal.role >= Role.ADMIN:
+        return message
+    return message if mine and what == "tokens" else None
 
 
 def owner_message(

@@ -3,6 +3,12 @@
 Every change is written to the audit log (success or failure) with its parameters, never with a
 secret. Secrets (a user's password, an API token, a node's secret, an enrollment token) appear
 exactly once: in the answer to the request that created them.
+
+Each change that succeeds is also announced on the events streams as an ``identity`` message
+(``{"kind": "identity", "what": "users" | "tokens" | "enrollments", "action", ...ids}``: ids
+only, never a secret or a hash), so that open pages follow changes made elsewhere; the stream
+shows them to admins, and a user's own ``tokens`` changes to that user
+(``docklord.web._container_policy``).
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from docklord.coordinator import audit_json
+from docklord.coordinator import NodeAuthenticator, audit_json
 from docklord.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from docklord.store import ApiToken
+from docklord.store import ApiToken, EnrollmentToken
 from docklord.web._audit import audited
 from docklord.web._auth import Principal, Role, auth_state, require, require_node
 from docklord.web._deps import coordinator_of
@@ -111,6 +117,12 @@ def _revoke_sockets(request: Request, *keys: str, reason: str) -> None:
     auth_state(request.app).sockets.revoke(*keys, reason=reason)
 
 
+def _announce(request: Request, what: str, action: str, **ids: int | str | None) -> None:
+    """Tell the events streams that ``what`` changed (who hears of it: the module docstring)."""
+    message = {"kind": "identity", "what": what, "action": action, **ids}
+    coordinator_of(request).fleet.broadcast_all(message)
+
+
 # ---- users ----------------------------------------------------------------------------------
 
 
@@ -129,6 +141,7 @@ async def create_user(body: NewUser, principal: Admin, request: Request) -> JSON
         user = await coordinator_of(request).store.create_user(
             body.username, body.password, body.role, body.node_grants
         )
+    _announce(request, "users", "create", user_id=user.id)
     return JSONResponse(user_json(user), 201)
 
 
@@ -160,6 +173,7 @@ async def update_user(
         if body.password is not None or body.disabled:
             await store.delete_user_sessions(user_id)
     _revoke_sockets(request, f"user:{user_id}", reason="the user account changed")
+    _announce(request, "users", "update", user_id=user_id)
     return JSONResponse(user_json(user))
 
 
@@ -171,6 +185,7 @@ async def delete_user(user_id: RowId, principal: Admin, request: Request) -> Res
             raise Conflict("you cannot delete your own account")
         await coordinator_of(request).store.delete_user(user_id)
     _revoke_sockets(request, f"user:{user_id}", reason="the user was deleted")
+    _announce(request, "users", "delete", user_id=user_id)
     return Response(status_code=204)
 
 
@@ -227,6 +242,7 @@ async def create_token(body: NewToken, principal: Account, request: Request) -> 
         token, plaintext = await coordinator_of(request).store.create_token(
             principal.user_id, body.name, scope, expires
         )
+    _announce(request, "tokens", "create", user_id=token.user_id, token_id=token.id)
     return JSONResponse({"token": plaintext, **token_json(token)}, 201)
 
 
@@ -268,6 +284,7 @@ async def revoke_token(token_id: RowId, principal: Account, request: Request) ->
             raise NotFound(f"no API token with id {token_id}")
         await store.revoke_token(token_id)
     _revoke_sockets(request, f"token:{token_id}", reason="token revoked")
+    _announce(request, "tokens", "revoke", user_id=token.user_id, token_id=token_id)
     return Response(status_code=204)
 
 
@@ -349,6 +366,7 @@ async def _preregister(
         name=body.name,
         labels=body.labels,
     )
+    _announce(request, "enrollments", "create", node_id=node_id, enrollment_id=enrollment.id)
     return {"enroll_token": token, "expires_at": enrollment.expires_at.isoformat()}
 
 
@@ -374,7 +392,41 @@ async def revoke_node(node: str, principal: NodeAdmin, request: Request) -> JSON
     async with audited(request, principal, "node.revoke", node=node):
         outcome = await coordinator.revoke_node(node)
     _revoke_sockets(request, f"node:{node}", reason="node revoked")
+    if outcome == "withdrawn":
+        _announce(request, "enrollments", "withdraw", node_id=node)
     return JSONResponse({"node_id": node, "status": outcome})
+
+
+@router.get("/enrollments")
+async def list_enrollments(principal: Admin, request: Request) -> JSONResponse:
+    """The enrollment tokens not used yet (and not expired), oldest first; never the token."""
+    auth = coordinator_of(request).auth
+    pending = await coordinator_of(request).store.list_enrollments(pending_only=True)
+    return JSONResponse({"enrollments": [_enrollment_json(auth, e) for e in pending]})
+
+
+@router.delete("/enrollments/{enrollment_id}", status_code=204)
+async def withdraw_enrollment(enrollment_id: RowId, principal: Admin, request: Request) -> Response:
+    """Withdraw an enrollment token not used yet: it never works from now on."""
+    auth = coordinator_of(request).auth
+    async with audited(request, principal, "node.withdraw", target=str(enrollment_id)) as entry:
+        withdrawn = await auth.withdraw(enrollment_id)
+        entry.target = withdrawn.node_id or entry.target  # the node id it was reserved for
+    _announce(request, "enrollments", "withdraw", node_id=withdrawn.node_id)
+    return Response(status_code=204)
+
+
+def _enrollment_json(auth: NodeAuthenticator, enrollment: EnrollmentToken) -> dict[str, Any]:
+    name, labels = auth.invitation(enrollment.node_id)
+    return {
+        "id": enrollment.id,
+        "node_id": enrollment.node_id,
+        "name": name,
+        "labels": labels,
+        "created_by": enrollment.created_by,
+        "created_at": enrollment.created_at.isoformat(),
+        "expires_at": enrollment.expires_at.isoformat(),
+    }
 
 
 @router.patch("/nodes/{node}")

@@ -288,6 +288,19 @@ async def create_network(
     return {"node_id": node, **result}
 
 
+@router.post("/networks/prune")
+async def prune_networks(
+    node: str, principal: Operator, request: Request, label: LabelFilter = None
+) -> dict[str, Any]:
+    """Remove the networks no container uses (narrowed by ``label``; never the predefined
+    ``bridge``, ``host`` and ``none``): ``{"deleted": [names], "space_reclaimed": 0}``."""
+    params = {"labels": label or []}
+    async with audited(request, principal, "network.prune", node=node, params=params):
+        args = methods.PruneArgs(labels=label or [])
+        result = await coordinator_of(request).call(node, methods.NETWORKS_PRUNE, args)
+    return {"node_id": node, **result}
+
+
 @router.delete("/networks/{ref}", status_code=204)
 async def remove_network(node: str, ref: str, principal: Operator, request: Request) -> Response:
     """Remove a network by name or id; one with containers attached answers 409."""

@@ -58,7 +58,20 @@ function enc(s: string | number): string {
   return encodeURIComponent(String(s));
 }
 
+/** An invitation (enrollment token) not used yet, as `GET /api/v1/enrollments` lists it. */
+export interface Enrollment {
+  id: number;
+  node_id: string | null;
+  name: string | null;
+  labels: Record<string, string>;
+  created_by: number | null;
+  created_at: string;
+  expires_at: string;
+}
+
 export const adminApi = {
+  enrollments: () => request<{ enrollments: Enrollment[] }>("GET", "/api/v1/enrollments"),
+  withdrawEnrollment: (id: number) => request<void>("DELETE", `/api/v1/enrollments/${enc(id)}`),
   node: (node: string) => request<Node>("GET", `/api/v1/nodes/${enc(node)}`),
   registerNode: (body: NewNode) => request<Registered>("POST", "/api/v1/nodes", body),
   updateNode: (node: string, body: { name?: string; labels?: Record<string, string> }) =>

@@ -147,6 +147,9 @@ export const alertsApi = {
   deleteRule: (id: number) => request<void>("DELETE", `${BASE}/rules/${id}`),
   channels: () => request<{ channels: Channel[] }>("GET", `${BASE}/channels`),
   createChannel: (body: NewChannel) => request<Channel>("POST", `${BASE}/channels`, body),
+  /** Only the fields given change; without `url` the stored one stays (it is never shown). */
+  updateChannel: (id: number, body: Partial<NewChannel>) =>
+    request<Channel>("PATCH", `${BASE}/channels/${id}`, body),
   deleteChannel: (id: number) => request<void>("DELETE", `${BASE}/channels/${id}`),
   testChannel: (id: number) => request<TestResult>("POST", `${BASE}/channels/${id}/test`),
   alerts: (state: "" | "firing" | "resolved", beforeId: number | null = null, limit = 100) => {

@@ -81,6 +81,11 @@ export const resources = {
   ) => request<Network>("POST", `${base(node)}/networks`, body),
   removeNetwork: (node: string, ref: string) =>
     request<void>("DELETE", `${base(node)}/networks/${encodeURIComponent(ref)}`),
+  pruneNetworks: (node: string, label: string) =>
+    request<PruneResult>(
+      "POST",
+      `${base(node)}/networks/prune${label ? `?label=${encodeURIComponent(label)}` : ""}`,
+    ),
 };
 
 /** Whether the signed-in user may change `node`'s resources (role and node grants, as the

@@ -140,9 +140,13 @@ export function apply(message: StreamMessage): void {
         heard_at: Date.now(),
       });
       break;
-    case "node":
+    case "node": {
       applyNodeStatus(message.node_id, message.status);
+      const renamed = nodes.get(message.node_id);
+      if (renamed && message.name !== undefined) renamed.name = message.name;
+      if (renamed && message.labels !== undefined) renamed.labels = message.labels;
       break;
+    }
     case "engine": {
       const node = nodes.get(message.node_id);
       if (node)

@@ -82,5 +82,20 @@ export type StreamMessage =
       removed: boolean;
       time: string | null;
     }
-  | { kind: "node"; node_id: string; status: NodeStatus | "removed" }
+  | {
+      kind: "node";
+      node_id: string;
+      status: NodeStatus | "removed";
+      // Only when an admin renamed or relabelled the node.
+      name?: string;
+      labels?: Record<string, string>;
+    }
+  | {
+      kind: "identity";
+      what: "users" | "tokens" | "enrollments";
+      action: string;
+      user_id?: number;
+      token_id?: number;
+      node_id?: string;
+    }
   | { kind: "engine"; node_id: string; available: boolean; message: string };

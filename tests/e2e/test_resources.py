@@ -214,6 +214,40 @@ async def test_networks_create_list_remove(
         assert error_of(await client.post(url, json=bad), 422)["fields"], bad
 
 
+async def test_network_prune_by_label_spares_networks_in_use(
+    client: httpx.AsyncClient, cluster: Cluster, leftovers: list[tuple[str, str]]
+) -> None:
+    url = f"{cluster.base}/networks"
+    marker = unique_name("prune")
+    used, unused, other = unique_name("net"), unique_name("net"), unique_name("net")
+    leftovers.extend([("network", used), ("network", unused), ("network", other)])
+    for name, labels in (
+        (used, {PRUNE_LABEL: marker}),
+        (unused, {PRUNE_LABEL: marker}),
+        (other, {}),
+    ):
+        body = {"name": name, "labels": {TEST_LABEL: TEST_RUN, **labels}}
+        assert (await client.post(url, json=body)).status_code == 201
+    user = unique_name("c")
+    leftovers.insert(0, ("container", user))  # removed before its network
+    create = {"image": BUSYBOX, "name": user, "network": used, "labels": {TEST_LABEL: TEST_RUN}}
+    create |= {"cmd": ["sleep", "300"], "start": True}  # a created container holds no network
+    assert (await client.post(f"{cluster.base}/containers", json=create)).status_code == 201
+
+    # Only ever with the test's own label: the engine is shared.
+    pruned = await client.post(f"{url}/prune", params={"label": f"{PRUNE_LABEL}={marker}"})
+    assert pruned.json() == {
+        "node_id": cluster.node.node_id,
+        "deleted": [unused],
+        "space_reclaimed": 0,
+    }
+    listed = {n["name"] for n in (await client.get(url)).json()["networks"]}
+    assert {used, other} <= listed and unused not in listed
+    audit = (await client.get("/api/v1/audit", params={"action": "network.prune"})).json()
+    assert audit["entries"][0]["params"] == {"labels": [f"{PRUNE_LABEL}={marker}"]}
+    error_of(await client.post(f"{url}/prune", params={"label": ""}), 422)
+
+
 async def test_offline_node_answers_503_at_once(
     client: httpx.AsyncClient, cluster: Cluster, tmp_path: Path, docker_host: str
 ) -> None:
@@ -255,6 +289,7 @@ async def test_offline_node_answers_503_at_once(
         ("GET", "/networks", None),
         ("POST", "/networks", {"name": "n1"}),
         ("DELETE", "/networks/n1", None),
+        ("POST", "/networks/prune", None),
     ]:
         started = time.monotonic()
         response = await client.request(method, base + path, json=body)

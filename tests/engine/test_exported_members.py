@@ -53,6 +53,7 @@ def test_engine_methods_are_pinned() -> None:
         "pause",
         "ping",
         "prune_images",
+        "prune_networks",
         "prune_volumes",
         "pull",
         "put_files",

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from docklord.engine import Engine
 from docklord.errors import InvalidInput
 from docklord.model import ContainerSummary, ExecResult, PortBinding
-from docklord.node import Operations
+from docklord.node import Operations, _ops_images, _ops_networks, _ops_volumes
 from docklord.node._ops_containers import (
     MAX_EXEC_OUTPUT,
     _exec_json,
@@ -39,9 +39,12 @@ def test_the_node_serves_every_operation() -> None:
     expected = {f"containers.{verb}" for verb in verbs.split()}
     expected |= {"images.list", "images.remove", "images.prune"}
     expected |= {"volumes.list", "volumes.create", "volumes.remove", "volumes.prune"}
-    expected |= {"networks.list", "networks.create", "networks.remove"}
-    assert set(methods(engine)) == expected
-    assert set(channels(engine)) == {"images.pull"}
+    expected |= {"networks.list", "networks.create", "networks.remove", "networks.prune"}
+    modules = (_ops_images, _ops_volumes, _ops_networks)
+    assert set(methods(engine)).union(*(set(mod.methods(engine)) for mod in modules)) == expected
+    assert set(channels(engine)).union(*(set(mod.channels(engine)) for mod in modules)) == {
+        "images.pull"
+    }
     assert expected <= Operations(engine).method_names
 
 
@@ -113,6 +116,7 @@ def test_container_spec_refuses_bad_arguments(args: dict[str, Any]) -> None:
         ("containers.inspect", {}),
         ("containers.remove", {"ref": "x", "force": "yes"}),
         ("images.prune", {"labels": [""]}),
+        ("networks.prune", {"labels": [""]}),
         ("volumes.remove", {"name": ""}),
     ],
 )
@@ -120,7 +124,12 @@ async def test_bad_arguments_fail_before_the_engine_is_asked(
     method: str, args: dict[str, Any]
 ) -> None:
     with pytest.raises(InvalidInput):
-        await methods(Engine(NOWHERE))[method](args)
+        await _every_method(Engine(NOWHERE))[method](args)
+
+
+def _every_method(engine: Engine) -> dict[str, Any]:
+    modules = (_ops_images, _ops_volumes, _ops_networks)
+    return {**methods(engine), **{k: v for mod in modules for k, v in mod.methods(engine).items()}}
 
 
 def test_exec_output_is_decoded_and_bounded() -> None:

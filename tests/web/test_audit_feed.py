@@ -63,6 +63,9 @@ async def test_admins_get_each_audit_entry_live_and_other_roles_none(app: App) -
         listed = (await app.audit(action="user.create")).json()["entries"]
         assert frame == {"kind": "audit", **listed[0]}
         assert (frame["actor"], frame["target"], frame["result"]) == ("token:1", "olga", "ok")
+        # Then the change itself, for the open users pages (tests/web/test_admin_live.py).
+        made = {"what": "users", "action": "create", "user_id": created.json()["id"]}
+        assert await admin_ws.receive_json() == {"kind": "identity", **made}
         # An entry written outside any route (a failed sign-in) streams too.
         failed = await app.client.post(
             "/api/v1/auth/login", json={"username": "Nobody", "password": "wrong-password"}

@@ -1,12 +1,13 @@
 // Your own account: change your password, create and revoke your API tokens. A new token is
 // shown once (ShownOnce keeps it in component state only); the list shows what the API keeps:
-// name, prefix, scope, dates.
+// name, prefix, scope, dates, and follows the socket's `identity` messages about your tokens
+// (one made or revoked with curl, or by an admin) without a reload.
 
 import { useEffect, useState } from "preact/hooks";
 import { type ApiToken, adminApi } from "../api-admin";
 import { Confirm, ErrorLine } from "../components";
 import { date } from "../format";
-import { stopLive } from "../live";
+import { listeners, socketState, stopLive } from "../live";
 import { messageOf, ShownOnce } from "../once";
 import { loadSession, me } from "../session";
 
@@ -146,8 +147,20 @@ function Tokens() {
     }
   }
 
+  const live = socketState.value === "live";
   useEffect(() => {
     void load();
+  }, [live]);
+  useEffect(() => {
+    const listen = (m: { kind: string; what?: string; user_id?: number }) => {
+      // An admin hears of everyone's tokens: this list is yours.
+      if (m.kind === "identity" && m.what === "tokens" && m.user_id === me.value?.user_id)
+        void load();
+    };
+    listeners.add(listen);
+    return () => {
+      listeners.delete(listen);
+    };
   }, []);
 
   async function submit(event: SubmitEvent) {

@@ -1,6 +1,7 @@
 // Alerts (admin): current and past alerts with their delivery attempts, live from the events
 // socket ({"kind": "alert"} and {"kind": "alert_delivery"}); the rules and channels editors
-// (a channel can be test-sent; the API changes a channel only by replacing it). Rules and
+// (a channel can be test-sent and edited; its URL is never shown, and kept unless a new one is
+// typed). Rules and
 // channels are read again when the audit feed says one changed, from this page or elsewhere.
 
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -476,9 +477,10 @@ function Rules(props: { rules: Rule[]; channels: Channel[]; reload: () => void }
 
 // ---- channels -------------------------------------------------------------------------------
 
-function ChannelForm(props: { done: () => void }) {
+function ChannelForm(props: { channel: Channel | null; done: () => void }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const c = props.channel;
   async function submit(event: SubmitEvent) {
     event.preventDefault();
     const data = new FormData(event.currentTarget as HTMLFormElement);
@@ -493,7 +495,12 @@ function ChannelForm(props: { done: () => void }) {
     setBusy(true);
     setError(null);
     try {
-      await alertsApi.createChannel(body);
+      if (c === null) await alertsApi.createChannel(body);
+      else {
+        // An empty URL keeps the stored one (nobody can read it to send it back).
+        const { url, ...rest } = body;
+        await alertsApi.updateChannel(c.id, url ? body : rest);
+      }
       props.done();
     } catch (err) {
       setError(message(err));
@@ -502,33 +509,63 @@ function ChannelForm(props: { done: () => void }) {
     }
   }
   return (
-    <form class="alert-form" aria-label="New channel" onSubmit={submit}>
+    <form
+      class="alert-form"
+      aria-label={c ? `Edit channel ${c.name}` : "New channel"}
+      onSubmit={submit}
+    >
       <label>
         Name
-        <input name="name" required maxLength={100} />
+        <input name="name" required maxLength={100} defaultValue={c?.name ?? ""} />
       </label>
       <label>
         Type
-        <select name="type">
+        <select name="type" defaultValue={c?.type ?? "webhook"}>
           <option value="webhook">webhook (JSON)</option>
           <option value="slack">slack (Slack, Mattermost, Rocket.Chat)</option>
         </select>
       </label>
       <label>
-        URL (kept secret: never shown again)
-        <input name="url" type="url" required autocomplete="off" />
+        {c ? "New URL (empty: keep the secret one)" : "URL (kept secret: never shown again)"}
+        <input
+          name="url"
+          type="url"
+          required={c === null}
+          autocomplete="off"
+          placeholder={c ? `unchanged (${c.receiver}…)` : ""}
+        />
       </label>
       <label>
         Timeout (s)
-        <input name="timeout" type="number" step="any" min="0.05" max="120" defaultValue="10" />
+        <input
+          name="timeout"
+          type="number"
+          step="any"
+          min="0.05"
+          max="120"
+          defaultValue={String(c?.timeout ?? 10)}
+        />
       </label>
       <label>
         Attempts
-        <input name="max_attempts" type="number" min="1" max="20" defaultValue="5" />
+        <input
+          name="max_attempts"
+          type="number"
+          min="1"
+          max="20"
+          defaultValue={String(c?.max_attempts ?? 5)}
+        />
       </label>
       <label>
         Backoff (s, doubling)
-        <input name="backoff" type="number" step="any" min="0.01" max="300" defaultValue="2" />
+        <input
+          name="backoff"
+          type="number"
+          step="any"
+          min="0.01"
+          max="300"
+          defaultValue={String(c?.backoff ?? 2)}
+        />
       </label>
       <ErrorLine error={error} />
       <div class="buttons">
@@ -536,7 +573,7 @@ function ChannelForm(props: { done: () => void }) {
           Cancel
         </button>
         <button type="submit" disabled={busy}>
-          Create channel
+          {c ? "Save channel" : "Create channel"}
         </button>
       </div>
     </form>
@@ -551,6 +588,7 @@ function testText(r: TestResult): string {
 function Channels(props: { channels: Channel[]; reload: () => void }) {
   const [adding, setAdding] = useState(false);
   const [deleting, setDeleting] = useState<Channel | null>(null);
+  const [editing, setEditing] = useState<Channel | null>(null);
   const [tests, setTests] = useState<Record<number, string>>({});
   const [error, setError] = useState<string | null>(null);
   async function test(c: Channel) {
@@ -583,8 +621,19 @@ function Channels(props: { channels: Channel[]; reload: () => void }) {
       </div>
       {adding && (
         <ChannelForm
+          channel={null}
           done={() => {
             setAdding(false);
+            props.reload();
+          }}
+        />
+      )}
+      {editing && (
+        <ChannelForm
+          key={editing.id}
+          channel={editing}
+          done={() => {
+            setEditing(null);
             props.reload();
           }}
         />
@@ -622,6 +671,13 @@ function Channels(props: { channels: Channel[]; reload: () => void }) {
                   </button>{" "}
                   <button
                     type="button"
+                    onClick={() => setEditing(c)}
+                    aria-label={`Edit channel ${c.name}`}
+                  >
+                    Edit
+                  </button>{" "}
+                  <button
+                    type="button"
                     class="danger"
                     onClick={() => setDeleting(c)}
                     aria-label={`Delete channel ${c.name}`}
@@ -642,7 +698,8 @@ function Channels(props: { channels: Channel[]; reload: () => void }) {
       </div>
       {props.channels.length === 0 && <p class="muted">No channel yet.</p>}
       <p class="muted">
-        A channel's URL is a secret and cannot be changed: delete the channel and add another.
+        A channel's URL is a secret: it is never shown again; editing a channel keeps it unless you
+        type a new one.
       </p>
       {deleting && (
         <Confirm

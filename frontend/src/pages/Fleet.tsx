@@ -1,7 +1,7 @@
 import { ago, bytes, now, percent } from "../format";
 import { mayOperate } from "../session";
 import { containers, countsOf, type NodeView, nodes, version } from "../store";
-import { AddNode, isAdmin, NodeControls } from "./NodeAdmin";
+import { AddNode, Invitations, isAdmin, NodeControls } from "./NodeAdmin";
 
 function usage(nodeId: string): { cpu?: number; memory?: number } {
   let cpu: number | undefined;
@@ -95,6 +95,7 @@ export function Fleet() {
     <main>
       <h1>Nodes</h1>
       {isAdmin() && <AddNode />}
+      {isAdmin() && <Invitations />}
       {list.length === 0 && <p class="muted">No node has registered yet.</p>}
       <div class="nodes">
         {list.map((n) => (

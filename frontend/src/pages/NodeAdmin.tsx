@@ -1,10 +1,20 @@
-// The admin's controls on the Nodes page: add a node (the one-time command), rename and
-// relabel one, revoke one. The node list itself stays the live store's: a new node appears, goes
-// online and disappears from the events socket, never from the answer to a click.
+// The admin's controls on the Nodes page: add a node (the one-time command), the invitations
+// not used yet (withdraw one), rename and relabel a node, revoke one. The node list itself stays
+// the live store's: a new node appears, goes online, is renamed and disappears from the events
+// socket, never from the answer to a click; the invitations follow its `identity` messages.
 
-import { useState } from "preact/hooks";
-import { adminApi, formatLabels, type NewNode, parseLabels, type Registered } from "../api-admin";
+import { useEffect, useState } from "preact/hooks";
+import {
+  adminApi,
+  type Enrollment,
+  formatLabels,
+  type NewNode,
+  parseLabels,
+  type Registered,
+} from "../api-admin";
 import { Confirm, ErrorLine } from "../components";
+import { date } from "../format";
+import { listeners, socketState } from "../live";
 import { messageOf, ShownOnce } from "../once";
 import { me } from "../session";
 import { type NodeView, nodes, putNode, version } from "../store";
@@ -124,7 +134,7 @@ export function NodeControls({ node }: { node: NodeView }) {
         name: String(form.get("name") ?? "").trim(),
         labels: parseLabels(String(form.get("labels") ?? "")),
       });
-      // The stream carries no name or labels; its status stays the one shown.
+      // The stream's node message brings the same; this page need not wait for it.
       const known = nodes.get(node.node_id);
       if (known) {
         putNode({ ...changed, status: known.status });
@@ -188,5 +198,101 @@ export function NodeControls({ node }: { node: NodeView }) {
         />
       )}
     </div>
+  );
+}
+
+/** The invitations (enrolment tokens) not used yet, each with a withdraw button. */
+export function Invitations() {
+  const [list, setList] = useState<Enrollment[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [asking, setAsking] = useState<Enrollment | null>(null);
+  const live = socketState.value === "live";
+
+  async function load() {
+    try {
+      setList((await adminApi.enrollments()).enrollments);
+      setError(null);
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }
+
+  // Missed messages are not replayed: read the list again on each (re)connect.
+  useEffect(() => {
+    if (live) void load();
+  }, [live]);
+  useEffect(() => {
+    const listen = (m: { kind: string; what?: string; node_id?: string; status?: string }) => {
+      // An invitation made or withdrawn anywhere, or used: its node links.
+      if (m.kind === "identity" && m.what === "enrollments") void load();
+      else if (m.kind === "node" && m.status !== "removed" && !nodes.has(m.node_id ?? ""))
+        void load();
+    };
+    listeners.add(listen);
+    return () => {
+      listeners.delete(listen);
+    };
+  }, []);
+
+  async function withdraw(e: Enrollment) {
+    setAsking(null);
+    setError(null);
+    try {
+      await adminApi.withdrawEnrollment(e.id);
+      await load();
+    } catch (err) {
+      setError(messageOf(err));
+    }
+  }
+
+  if (!list?.length && !error) return null;
+  return (
+    <section class="invitations" aria-labelledby="invitations-title">
+      <h2 id="invitations-title">Invitations not used yet</h2>
+      <ErrorLine error={error} />
+      <div class="table-wrap">
+        <table class="admin" aria-label="Invitations">
+          <thead>
+            <tr>
+              <th>Node id</th>
+              <th>Name</th>
+              <th>Labels</th>
+              <th>Expires</th>
+              <th>
+                <span class="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {(list ?? []).map((e) => (
+              <tr key={e.id} data-testid="invitation-row" data-node={e.node_id ?? ""}>
+                <td>{e.node_id ?? "any"}</td>
+                <td>{e.name ?? ""}</td>
+                <td class="wrap">{formatLabels(e.labels)}</td>
+                <td class="muted">{date(e.expires_at)}</td>
+                <td>
+                  <button
+                    type="button"
+                    class="danger"
+                    aria-label={`Withdraw the invitation of ${e.node_id ?? e.id}`}
+                    onClick={() => setAsking(e)}
+                  >
+                    Withdraw
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {asking && (
+        <Confirm
+          text={`Withdraw the invitation of ${asking.node_id ?? "a node"}? Its enrolment token stops working at once.`}
+          confirmLabel="Withdraw"
+          onConfirm={() => void withdraw(asking)}
+          onCancel={() => setAsking(null)}
+        />
+      )}
+    </section>
   );
 }

@@ -20,7 +20,7 @@ import {
 import { Confirm, ErrorLine } from "../components";
 import { bytes, date, shortId } from "../format";
 import { containerPath, location, setParams } from "../router";
-import { nodes, type TimelineEntry, version } from "../store";
+import { findContainer, nodes, type TimelineEntry, version } from "../store";
 import { Images } from "./Images";
 
 export type ResourceKind = "images" | "volumes" | "networks";
@@ -325,6 +325,16 @@ function Volumes({ node }: { node: string }) {
   );
 }
 
+const LIVE = new Set(["running", "paused", "restarting"]);
+
+/** Whether `labels` match a prune's `label` filter (`key` or `key=value`; empty: all). */
+function hasLabel(labels: Record<string, string>, filter: string): boolean {
+  const wanted = filter.trim();
+  if (!wanted) return true;
+  const [key = "", ...rest] = wanted.split("=");
+  return key in labels && (rest.length === 0 || labels[key] === rest.join("="));
+}
+
 const isNetworkListEvent = (e: TimelineEntry) =>
   e.type === "network" && (e.action === "create" || e.action === "destroy");
 
@@ -334,20 +344,19 @@ function Networks({ node }: { node: string }) {
   const operate = mayOperateOn(node);
   const users = usersOf(usages, (u) => u.networks);
   const list = [...(items ?? [])].sort((a, b) => a.name.localeCompare(b.name));
-  const unused = list.filter((n) => !PREDEFINED.has(n.name) && !users.get(n.name)?.length);
-  // The API has no network prune: this one removes each unused network in turn (each an
-  // audited network.remove) and reports every refusal.
+  const [only, setOnly] = useState("");
+  // The engine's prune keeps the networks a running container is attached to, and only those:
+  // one that only stopped containers name goes too, so the preview counts running users.
+  const running = usersOf(
+    usages.filter((u) => LIVE.has(findContainer(node, u.id)?.state ?? "")),
+    (u) => u.networks,
+  );
+  const unused = list.filter(
+    (n) => !PREDEFINED.has(n.name) && !running.get(n.name)?.length && hasLabel(n.labels, only),
+  );
   async function prune(): Promise<string> {
-    const failed: string[] = [];
-    for (const n of unused) {
-      try {
-        await resources.removeNetwork(node, n.id);
-      } catch (err) {
-        failed.push(`${n.name}: ${messageOf(err)}`);
-      }
-    }
-    const removed = `Removed ${unused.length - failed.length} networks`;
-    return failed.length ? `${removed}; refused: ${failed.join("; ")}` : removed;
+    const r: PruneResult = await resources.pruneNetworks(node, only.trim());
+    return `Pruned ${plural(r.deleted.length, "network")}`;
   }
   return (
     <>
@@ -372,12 +381,23 @@ function Networks({ node }: { node: string }) {
           {pending ? ` · reading ${pending} containers…` : ""}
         </span>
         {operate && items && (
-          <PruneButton
-            what="networks"
-            preview={unused.map((n) => n.name)}
-            ready={pending === 0}
-            run={prune}
-          />
+          <>
+            <input
+              class="prune-label"
+              aria-label="Prune only networks with label"
+              placeholder="only with label key[=value]"
+              value={only}
+              onInput={(e) => setOnly((e.currentTarget as HTMLInputElement).value)}
+            />
+            <PruneButton
+              what="networks"
+              preview={unused.map((n) => n.name)}
+              ready={pending === 0}
+              run={prune}
+            >
+              <p class="muted">Networks only stopped containers use go too.</p>
+            </PruneButton>
+          </>
         )}
       </div>
       <ErrorLine error={error} />

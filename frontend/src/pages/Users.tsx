@@ -1,12 +1,14 @@
 // Users (admin): list, create, change role and node grants, disable and enable, reset a
-// password, delete. Accounts are not on the events socket: the list is fetched when the page
-// opens and after each change this page makes (never on a timer).
+// password, delete. The list is fetched when the page opens (and on each reconnect of the
+// events socket), after each change this page makes, and when the socket's `identity` message
+// says the accounts changed elsewhere (another admin, curl); never on a timer.
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { adminApi, parseGrants, ROLES, type Role, type User, type UserChange } from "../api-admin";
 import { Confirm, ErrorLine } from "../components";
 import { date } from "../format";
+import { listeners, socketState } from "../live";
 import { messageOf } from "../once";
 import { me } from "../session";
 import { nodes, version } from "../store";
@@ -275,8 +277,18 @@ export function Users() {
     }
   }
 
+  const live = socketState.value === "live";
   useEffect(() => {
     if (me.value?.role === "admin") void load();
+  }, [live]);
+  useEffect(() => {
+    const listen = (m: { kind: string; what?: string }) => {
+      if (m.kind === "identity" && m.what === "users") void load();
+    };
+    listeners.add(listen);
+    return () => {
+      listeners.delete(listen);
+    };
   }, []);
 
   if (me.value?.role !== "admin") {
