@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Generic, Literal, Self, TypeVar
 
-from docklord.errors import InvalidInput
 from docklord.protocol._methods import MethodArgs, decode_args
 from docklord.protocol.readers import (
     Args,
@@ -20,9 +19,9 @@ from docklord.protocol.readers import (
     opt_int,
     opt_str,
     read_bool,
+    read_command,
     read_map,
     read_str,
-    read_strs,
 )
 
 __all__ = ["ChannelKind", "ExecSessionArgs", "LogsArgs", "PullArgs"]
@@ -96,12 +95,9 @@ class ExecSessionArgs(MethodArgs):
 
     @classmethod
     def from_json(cls, args: Args) -> Self:
-        cmd = read_strs(args, "cmd")
-        if not cmd:
-            raise InvalidInput("cmd must be a non-empty list of strings")
         return cls(
             ref=read_str(args, "ref"),
-            cmd=cmd,
+            cmd=read_command(args),
             tty=read_bool(args, "tty", True),
             env=read_map(args, "env"),
             workdir=opt_str(args, "workdir"),

@@ -28,6 +28,7 @@ from docklord.protocol.readers import (
     opt_int,
     opt_str,
     read_bool,
+    read_command,
     read_map,
     read_maps,
     read_str,
@@ -163,15 +164,12 @@ class ExecArgs(MethodArgs):
 
     @classmethod
     def from_json(cls, args: Args) -> Self:
-        cmd = read_strs(args, "cmd")
-        if not cmd or not cmd[0]:
-            raise InvalidInput("cmd must be a non-empty list of arguments")
         timeout = opt_float(args, "timeout")
         if timeout is not None and not 0 < timeout <= MAX_EXEC_TIMEOUT:
             raise InvalidInput(f"timeout must be more than 0 and at most {MAX_EXEC_TIMEOUT:g} s")
         return cls(
             ref=read_str(args, "ref"),
-            cmd=cmd,
+            cmd=read_command(args),
             env=read_map(args, "env"),
             workdir=opt_str(args, "workdir"),
             user=opt_str(args, "user"),

@@ -19,6 +19,7 @@ __all__ = [
     "opt_int",
     "opt_str",
     "read_bool",
+    "read_command",
     "read_map",
     "read_maps",
     "read_str",
@@ -81,6 +82,14 @@ def read_strs(args: Args, key: str) -> list[str] | None:
     if value is not None and not all(isinstance(v, str) for v in value):
         raise InvalidInput(f"{key} must be a list of strings")
     return None if value is None else list(value)
+
+
+def read_command(args: Args, key: str = "cmd") -> list[str]:
+    """A command to run: a non-empty list of strings whose first (the program) is not empty."""
+    value = read_strs(args, key)
+    if not value or not value[0]:
+        raise InvalidInput(f"{key} must be a non-empty list of arguments")
+    return value
 
 
 def read_map(args: Args, key: str) -> dict[str, str]:
