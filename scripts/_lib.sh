@@ -5,7 +5,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${DOCKLORD_VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
 
-say() { printf '[docklord] %s\n' "$*" >&2; }
+# Every line says how long the outermost script has run (minutes:seconds), so that a log of
+# ./scripts/test shows where its time goes.
+DOCKLORD_T0=${DOCKLORD_T0:-$(date +%s)}
+export DOCKLORD_T0
+say() {
+  local t=$(($(date +%s) - DOCKLORD_T0))
+  printf '[docklord %d:%02d] %s\n' $((t / 60)) $((t % 60)) "$*" >&2
+}
 die() { printf '[docklord] error: %s\n' "$*" >&2; exit 1; }
 
 # apt_install PKG... : installs Debian packages that are missing (root on Debian only).
