@@ -1,5 +1,5 @@
-import type { ComponentChildren } from "preact";
-import { useEffect, useRef } from "preact/hooks";
+import type { ComponentChildren, VNode } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { liveSince, socketState } from "./live";
 
 export function StateBadge({ state }: { state: string }) {
@@ -64,4 +64,31 @@ export function Confirm(props: {
       </div>
     </dialog>
   );
+}
+
+/** Asking before doing: `ask(item)` opens a `Confirm` (the caller places `dialog`); once
+ * confirmed, `run(item)` goes, and what it throws goes to `fail`. */
+export function useConfirm<T = void>(spec: {
+  text: (item: T) => string;
+  confirmLabel: string;
+  run: (item: T) => Promise<unknown>;
+  fail: (err: unknown) => void;
+  children?: ComponentChildren;
+}): { ask: (item: T) => void; dialog: VNode | null } {
+  // Boxed, so that an item of `void` (a yes/no question) still tells asking from not.
+  const [asking, setAsking] = useState<{ item: T } | null>(null);
+  const dialog = asking && (
+    <Confirm
+      text={spec.text(asking.item)}
+      confirmLabel={spec.confirmLabel}
+      onConfirm={() => {
+        setAsking(null);
+        spec.run(asking.item).catch(spec.fail);
+      }}
+      onCancel={() => setAsking(null)}
+    >
+      {spec.children}
+    </Confirm>
+  );
+  return { ask: (item: T) => setAsking({ item }), dialog };
 }

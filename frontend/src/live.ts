@@ -5,6 +5,7 @@
 // page has no details of yet (a node just added, or linking for the first time).
 
 import { signal } from "@preact/signals";
+import { useEffect } from "preact/hooks";
 import { api, request } from "./api";
 import { apply, nodes, putNode, seqs, version } from "./store";
 import type { Node, NodeStatus, StreamMessage } from "./types";
@@ -24,6 +25,17 @@ const MAX_BACKOFF_MS = 8_000;
 /** Told of every message after the store applied it: pages that keep what the store does not
  * (alerts, audit entries; admins only) listen here. */
 export const listeners = new Set<(message: { kind: string }) => void>();
+
+/** `listen` hears every message while the calling component is mounted (the `listen` of its
+ * first render: what it reads later goes through state setters or refs). */
+export function useMessages(listen: (message: { kind: string }) => void): void {
+  useEffect(() => {
+    listeners.add(listen);
+    return () => {
+      listeners.delete(listen);
+    };
+  }, []);
+}
 
 let socket: WebSocket | null = null;
 let attempt = 0;

@@ -41,6 +41,18 @@ function Page() {
   return <Containers />;
 }
 
+/** The main menu: where each link goes, what it is current for (its own path unless told). */
+const MENU: { href: string; text: string; adminOnly?: boolean; current?: RegExp }[] = [
+  { href: "/containers", text: "Containers", current: /^\/($|containers)/ },
+  { href: "/nodes", text: "Nodes" },
+  { href: "/images", text: "Images", current: /^\/(images|volumes|networks)/ },
+  { href: "/events", text: "Events" },
+  { href: "/audit", text: "Audit", adminOnly: true },
+  { href: "/alerts", text: "Alerts", adminOnly: true },
+  { href: "/instances", text: "Instances" },
+  { href: "/users", text: "Users", adminOnly: true },
+];
+
 function Shell() {
   const user = me.value;
   if (user === undefined) return <p class="muted">Loading…</p>;
@@ -53,42 +65,17 @@ function Shell() {
           Docklord
         </a>
         <nav aria-label="Main">
-          <a
-            href="/containers"
-            aria-current={path === "/" || path.startsWith("/containers") ? "page" : undefined}
-          >
-            Containers
-          </a>
-          <a href="/nodes" aria-current={path.startsWith("/nodes") ? "page" : undefined}>
-            Nodes
-          </a>
-          <a
-            href="/images"
-            aria-current={/^\/(images|volumes|networks)/.test(path) ? "page" : undefined}
-          >
-            Images
-          </a>
-          <a href="/events" aria-current={path.startsWith("/events") ? "page" : undefined}>
-            Events
-          </a>
-          {user.role === "admin" && (
-            <a href="/audit" aria-current={path.startsWith("/audit") ? "page" : undefined}>
-              Audit
+          {MENU.filter((m) => !m.adminOnly || user.role === "admin").map((m) => (
+            <a
+              key={m.href}
+              href={m.href}
+              aria-current={
+                (m.current ? m.current.test(path) : path.startsWith(m.href)) ? "page" : undefined
+              }
+            >
+              {m.text}
             </a>
-          )}
-          {user.role === "admin" && (
-            <a href="/alerts" aria-current={path.startsWith("/alerts") ? "page" : undefined}>
-              Alerts
-            </a>
-          )}
-          <a href="/instances" aria-current={path.startsWith("/instances") ? "page" : undefined}>
-            Instances
-          </a>
-          {user.role === "admin" && (
-            <a href="/users" aria-current={path.startsWith("/users") ? "page" : undefined}>
-              Users
-            </a>
-          )}
+          ))}
           <a href="/docs" data-external>
             API
           </a>

@@ -5,11 +5,13 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { type ApiToken, adminApi } from "../api-admin";
-import { Confirm, ErrorLine } from "../components";
+import { ErrorLine, useConfirm } from "../components";
 import { date } from "../format";
-import { listeners, socketState, stopLive } from "../live";
+import { FormEnd, field, useSubmit } from "../forms";
+import { socketState, stopLive, useMessages } from "../live";
 import { messageOf, ShownOnce } from "../once";
 import { loadSession, me } from "../session";
+import { ListTable, RowButton } from "../table";
 
 const EXPIRIES: readonly [string, number | null][] = [
   ["never", null],
@@ -19,40 +21,27 @@ const EXPIRIES: readonly [string, number | null][] = [
 ];
 
 function PasswordForm() {
-  const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: SubmitEvent) {
-    event.preventDefault();
-    const formEl = event.currentTarget as HTMLFormElement;
+  const submit = useSubmit(async (formEl) => {
     const form = new FormData(formEl);
-    const next = String(form.get("new") ?? "");
-    setError(null);
+    const next = field(form, "new");
     setDone(null);
-    if (next !== String(form.get("again") ?? "")) {
-      setError("the two new passwords differ");
-      return;
-    }
-    setBusy(true);
+    if (next !== field(form, "again")) throw new Error("the two new passwords differ");
     // The change ends every session of yours, this one too (the answer sets a fresh cookie):
     // the events socket of the old one would close as signed out, so it is reopened after.
     stopLive();
     try {
-      const answer = await adminApi.changePassword(String(form.get("old") ?? ""), next);
+      const answer = await adminApi.changePassword(field(form, "old"), next);
       formEl.reset();
       const others = answer.sessions_ended - 1;
       setDone(`Password changed${others > 0 ? `; ${others} other sessions ended` : ""}.`);
-    } catch (err) {
-      setError(messageOf(err));
     } finally {
-      setBusy(false);
       await loadSession();
     }
-  }
+  });
 
   return (
-    <form class="admin-form" onSubmit={submit} aria-label="Change password">
+    <form class="admin-form" onSubmit={submit.onSubmit} aria-label="Change password">
       <h2>Password</h2>
       <label>
         Current password{" "}
@@ -66,13 +55,9 @@ function PasswordForm() {
         New password again{" "}
         <input name="again" type="password" required minLength={8} autocomplete="new-password" />
       </label>
-      <ErrorLine error={error} />
-      {done && <output>{done}</output>}
-      <div class="buttons">
-        <button type="submit" disabled={busy}>
-          Change password
-        </button>
-      </div>
+      <FormEnd submit={submit} text="Change password">
+        {done && <output>{done}</output>}
+      </FormEnd>
     </form>
   );
 }
@@ -83,18 +68,16 @@ function tokenState(t: ApiToken): string {
 }
 
 function TokenRow({ token, onRevoked }: { token: ApiToken; onRevoked: () => void }) {
-  const [confirming, setConfirming] = useState(false);
   const [error, setError] = useState<string | null>(null);
-
-  async function revoke() {
-    setConfirming(false);
-    try {
+  const revoke = useConfirm({
+    text: () => `Revoke the token ${token.name}? It stops working at once.`,
+    confirmLabel: "Revoke",
+    run: async () => {
       await adminApi.revokeToken(token.id);
       onRevoked();
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  }
+    },
+    fail: (err) => setError(messageOf(err)),
+  });
 
   return (
     <tr data-testid="token-row" data-name={token.name}>
@@ -111,24 +94,12 @@ function TokenRow({ token, onRevoked }: { token: ApiToken; onRevoked: () => void
       <td>{tokenState(token)}</td>
       <td>
         {token.active && (
-          <button
-            type="button"
-            class="danger"
-            aria-label={`Revoke token ${token.name}`}
-            onClick={() => setConfirming(true)}
-          >
+          <RowButton label={`Revoke token ${token.name}`} danger onClick={() => revoke.ask()}>
             Revoke
-          </button>
+          </RowButton>
         )}
         <ErrorLine error={error} />
-        {confirming && (
-          <Confirm
-            text={`Revoke the token ${token.name}? It stops working at once.`}
-            confirmLabel="Revoke"
-            onConfirm={() => void revoke()}
-            onCancel={() => setConfirming(false)}
-          />
-        )}
+        {revoke.dialog}
       </td>
     </tr>
   );
@@ -137,13 +108,12 @@ function TokenRow({ token, onRevoked }: { token: ApiToken; onRevoked: () => void
 function Tokens() {
   const [tokens, setTokens] = useState<ApiToken[] | null>(null);
   const [made, setMade] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
   async function load() {
     try {
       setTokens((await adminApi.tokens()).tokens);
     } catch (err) {
-      setError(messageOf(err));
+      submit.setError(messageOf(err));
     }
   }
 
@@ -151,33 +121,19 @@ function Tokens() {
   useEffect(() => {
     void load();
   }, [live]);
-  useEffect(() => {
-    const listen = (m: { kind: string; what?: string; user_id?: number }) => {
-      // An admin hears of everyone's tokens: this list is yours.
-      if (m.kind === "identity" && m.what === "tokens" && m.user_id === me.value?.user_id)
-        void load();
-    };
-    listeners.add(listen);
-    return () => {
-      listeners.delete(listen);
-    };
-  }, []);
-
-  async function submit(event: SubmitEvent) {
-    event.preventDefault();
-    const formEl = event.currentTarget as HTMLFormElement;
+  useMessages((m: { kind: string; what?: string; user_id?: number }) => {
+    // An admin hears of everyone's tokens: this list is yours.
+    if (m.kind === "identity" && m.what === "tokens" && m.user_id === me.value?.user_id)
+      void load();
+  });
+  const submit = useSubmit(async (formEl) => {
     const form = new FormData(formEl);
     const expiry = EXPIRIES[Number(form.get("expiry") ?? 0)]?.[1] ?? null;
-    setError(null);
-    try {
-      const answer = await adminApi.createToken(String(form.get("name") ?? "").trim(), expiry);
-      formEl.reset();
-      setMade(answer.token);
-      await load();
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  }
+    const answer = await adminApi.createToken(field(form, "name").trim(), expiry);
+    formEl.reset();
+    setMade(answer.token);
+    await load();
+  });
 
   return (
     <section aria-labelledby="tokens-title">
@@ -194,7 +150,7 @@ function Tokens() {
           onDone={() => setMade(null)}
         />
       )}
-      <form class="admin-form inline" onSubmit={submit} aria-label="New token">
+      <form class="admin-form inline" onSubmit={submit.onSubmit} aria-label="New token">
         <label>
           Name <input name="name" required maxLength={100} autocomplete="off" />
         </label>
@@ -210,31 +166,14 @@ function Tokens() {
         </label>
         <button type="submit">Create token</button>
       </form>
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="admin">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Prefix</th>
-              <th>Scope</th>
-              <th>Created</th>
-              <th>Last used</th>
-              <th>Expires</th>
-              <th>State</th>
-              <th>
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {(tokens ?? []).map((t) => (
-              <TokenRow key={t.id} token={t} onRevoked={() => void load()} />
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {tokens?.length === 0 && <p class="muted">No tokens yet.</p>}
+      <ListTable
+        columns={["Name", "Prefix", "Scope", "Created", "Last used", "Expires", "State"]}
+        actions
+        items={tokens}
+        error={submit.error}
+        empty="No tokens yet."
+        row={(t) => <TokenRow key={t.id} token={t} onRevoked={() => void load()} />}
+      />
     </section>
   );
 }

@@ -4,6 +4,7 @@
 // typed). Rules and
 // channels are read again when the audit feed says one changed, from this page or elsewhere.
 
+import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api";
 import {
@@ -23,10 +24,12 @@ import {
   type RuleBody,
   type TestResult,
 } from "../api-alerts";
-import { Confirm, ErrorLine } from "../components";
+import { ErrorLine, useConfirm } from "../components";
 import { date } from "../format";
-import { listeners, socketState } from "../live";
+import { FormEnd, type Submit, useSubmit } from "../forms";
+import { socketState, useMessages } from "../live";
 import { location, setParams } from "../router";
+import { ListTable, RowButton } from "../table";
 
 function message(err: unknown): string {
   if (!(err instanceof ApiError)) return String(err);
@@ -85,31 +88,25 @@ function useAlerts(state: StateFilter) {
     );
   }, [state, live]);
 
-  useEffect(() => {
-    const listen = (m: { kind: string }) => {
-      if (m.kind === "alert") {
-        const frame = m as AlertFrame;
-        setAlerts((prev) => {
-          const before = prev.find((a) => a.id === frame.id);
-          const rest = prev.filter((a) => a.id !== frame.id);
-          const alert = alertOf(frame, before);
-          if (wanted.current && alert.state !== wanted.current) return rest;
-          return [alert, ...rest].sort((a, b) => b.id - a.id);
-        });
-      } else if (m.kind === "alert_delivery") {
-        const { kind: _, alert_id, ...delivery } = m as DeliveryFrame;
-        setAlerts((prev) =>
-          prev.map((a) =>
-            a.id === alert_id ? { ...a, deliveries: [...a.deliveries, delivery] } : a,
-          ),
-        );
-      }
-    };
-    listeners.add(listen);
-    return () => {
-      listeners.delete(listen);
-    };
-  }, []);
+  useMessages((m) => {
+    if (m.kind === "alert") {
+      const frame = m as AlertFrame;
+      setAlerts((prev) => {
+        const before = prev.find((a) => a.id === frame.id);
+        const rest = prev.filter((a) => a.id !== frame.id);
+        const alert = alertOf(frame, before);
+        if (wanted.current && alert.state !== wanted.current) return rest;
+        return [alert, ...rest].sort((a, b) => b.id - a.id);
+      });
+    } else if (m.kind === "alert_delivery") {
+      const { kind: _, alert_id, ...delivery } = m as DeliveryFrame;
+      setAlerts((prev) =>
+        prev.map((a) =>
+          a.id === alert_id ? { ...a, deliveries: [...a.deliveries, delivery] } : a,
+        ),
+      );
+    }
+  });
 
   async function more() {
     if (next === null) return;
@@ -264,37 +261,45 @@ function ruleBody(form: HTMLFormElement, kind: Kind, editing: boolean): Partial<
   return body;
 }
 
+/** The frame of the rule and channel forms: the name first, the error and buttons last. */
+function AlertForm(props: {
+  label: string;
+  name: string | undefined;
+  submit: Submit;
+  text: string;
+  done: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <form class="alert-form" aria-label={props.label} onSubmit={props.submit.onSubmit}>
+      <label>
+        Name
+        <input name="name" required maxLength={100} defaultValue={props.name ?? ""} />
+      </label>
+      {props.children}
+      <FormEnd submit={props.submit} text={props.text} cancel={props.done} />
+    </form>
+  );
+}
+
 function RuleForm(props: { rule: Rule | null; channels: Channel[]; done: () => void }) {
   const { rule } = props;
   const [kind, setKind] = useState<Kind>(rule?.kind ?? "container_died");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  async function submit(event: SubmitEvent) {
-    event.preventDefault();
-    const body = ruleBody(event.currentTarget as HTMLFormElement, kind, rule !== null);
-    setBusy(true);
-    setError(null);
-    try {
-      if (rule) await alertsApi.updateRule(rule.id, body);
-      else await alertsApi.createRule(body);
-      props.done();
-    } catch (err) {
-      setError(message(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const submit = useSubmit(async (form) => {
+    const body = ruleBody(form, kind, rule !== null);
+    if (rule) await alertsApi.updateRule(rule.id, body);
+    else await alertsApi.createRule(body);
+    props.done();
+  }, message);
   const nodeKind = NODE_KINDS.has(kind);
   return (
-    <form
-      class="alert-form"
-      aria-label={rule ? `Edit rule ${rule.name}` : "New rule"}
-      onSubmit={submit}
+    <AlertForm
+      label={rule ? `Edit rule ${rule.name}` : "New rule"}
+      name={rule?.name}
+      submit={submit}
+      text={rule ? "Save rule" : "Create rule"}
+      done={props.done}
     >
-      <label>
-        Name
-        <input name="name" required maxLength={100} defaultValue={rule?.name ?? ""} />
-      </label>
       <label>
         Kind
         <select
@@ -367,33 +372,23 @@ function RuleForm(props: { rule: Rule | null; channels: Channel[]; done: () => v
           </label>
         ))}
       </fieldset>
-      <ErrorLine error={error} />
-      <div class="buttons">
-        <button type="button" onClick={props.done}>
-          Cancel
-        </button>
-        <button type="submit" disabled={busy}>
-          {rule ? "Save rule" : "Create rule"}
-        </button>
-      </div>
-    </form>
+    </AlertForm>
   );
 }
 
 function Rules(props: { rules: Rule[]; channels: Channel[]; reload: () => void }) {
   const [editing, setEditing] = useState<Rule | "new" | null>(null);
-  const [deleting, setDeleting] = useState<Rule | null>(null);
   const [error, setError] = useState<string | null>(null);
   const byId = new Map(props.channels.map((c) => [c.id, c.name]));
-  async function remove(r: Rule) {
-    setDeleting(null);
-    try {
+  const remove = useConfirm<Rule>({
+    text: (r) => `Delete rule ${r.name}? Its open alerts resolve; past ones stay.`,
+    confirmLabel: "Delete",
+    run: async (r) => {
       await alertsApi.deleteRule(r.id);
       props.reload();
-    } catch (err) {
-      setError(message(err));
-    }
-  }
+    },
+    fail: (err) => setError(message(err)),
+  });
   return (
     <section aria-labelledby="rules-title">
       <div class="page-head">
@@ -415,62 +410,34 @@ function Rules(props: { rules: Rule[]; channels: Channel[]; reload: () => void }
           }}
         />
       )}
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="containers">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Kind</th>
-              <th>Applies to</th>
-              <th>Parameters</th>
-              <th>Channels</th>
-              <th>
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.rules.map((r) => (
-              <tr key={r.id} data-testid="rule-row" data-name={r.name}>
-                <td>
-                  {r.name} {!r.enabled && <span class="muted">(disabled)</span>}
-                </td>
-                <td>{r.kind}</td>
-                <td class="wrap">{selectorText(r)}</td>
-                <td class="wrap">{paramsText(r)}</td>
-                <td class="wrap">{r.channels.map((id) => byId.get(id) ?? id).join(", ")}</td>
-                <td>
-                  <button
-                    type="button"
-                    onClick={() => setEditing(r)}
-                    aria-label={`Edit rule ${r.name}`}
-                  >
-                    Edit
-                  </button>{" "}
-                  <button
-                    type="button"
-                    class="danger"
-                    onClick={() => setDeleting(r)}
-                    aria-label={`Delete rule ${r.name}`}
-                  >
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {props.rules.length === 0 && <p class="muted">No rule yet.</p>}
-      {deleting && (
-        <Confirm
-          text={`Delete rule ${deleting.name}? Its open alerts resolve; past ones stay.`}
-          confirmLabel="Delete"
-          onConfirm={() => void remove(deleting)}
-          onCancel={() => setDeleting(null)}
-        />
-      )}
+      <ListTable
+        class="containers"
+        columns={["Name", "Kind", "Applies to", "Parameters", "Channels"]}
+        actions
+        items={props.rules}
+        error={error}
+        empty="No rule yet."
+        row={(r) => (
+          <tr key={r.id} data-testid="rule-row" data-name={r.name}>
+            <td>
+              {r.name} {!r.enabled && <span class="muted">(disabled)</span>}
+            </td>
+            <td>{r.kind}</td>
+            <td class="wrap">{selectorText(r)}</td>
+            <td class="wrap">{paramsText(r)}</td>
+            <td class="wrap">{r.channels.map((id) => byId.get(id) ?? id).join(", ")}</td>
+            <td>
+              <RowButton label={`Edit rule ${r.name}`} onClick={() => setEditing(r)}>
+                Edit
+              </RowButton>{" "}
+              <RowButton label={`Delete rule ${r.name}`} danger onClick={() => remove.ask(r)}>
+                Delete
+              </RowButton>
+            </td>
+          </tr>
+        )}
+      />
+      {remove.dialog}
     </section>
   );
 }
@@ -478,12 +445,9 @@ function Rules(props: { rules: Rule[]; channels: Channel[]; reload: () => void }
 // ---- channels -------------------------------------------------------------------------------
 
 function ChannelForm(props: { channel: Channel | null; done: () => void }) {
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const c = props.channel;
-  async function submit(event: SubmitEvent) {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget as HTMLFormElement);
+  const submit = useSubmit(async (form) => {
+    const data = new FormData(form);
     const body: NewChannel = {
       name: String(data.get("name") ?? "").trim(),
       type: data.get("type") === "slack" ? "slack" : "webhook",
@@ -492,32 +456,22 @@ function ChannelForm(props: { channel: Channel | null; done: () => void }) {
       max_attempts: Number(data.get("max_attempts")),
       backoff: Number(data.get("backoff")),
     };
-    setBusy(true);
-    setError(null);
-    try {
-      if (c === null) await alertsApi.createChannel(body);
-      else {
-        // An empty URL keeps the stored one (nobody can read it to send it back).
-        const { url, ...rest } = body;
-        await alertsApi.updateChannel(c.id, url ? body : rest);
-      }
-      props.done();
-    } catch (err) {
-      setError(message(err));
-    } finally {
-      setBusy(false);
+    if (c === null) await alertsApi.createChannel(body);
+    else {
+      // An empty URL keeps the stored one (nobody can read it to send it back).
+      const { url, ...rest } = body;
+      await alertsApi.updateChannel(c.id, url ? body : rest);
     }
-  }
+    props.done();
+  }, message);
   return (
-    <form
-      class="alert-form"
-      aria-label={c ? `Edit channel ${c.name}` : "New channel"}
-      onSubmit={submit}
+    <AlertForm
+      label={c ? `Edit channel ${c.name}` : "New channel"}
+      name={c?.name}
+      submit={submit}
+      text={c ? "Save channel" : "Create channel"}
+      done={props.done}
     >
-      <label>
-        Name
-        <input name="name" required maxLength={100} defaultValue={c?.name ?? ""} />
-      </label>
       <label>
         Type
         <select name="type" defaultValue={c?.type ?? "webhook"}>
@@ -567,16 +521,7 @@ function ChannelForm(props: { channel: Channel | null; done: () => void }) {
           defaultValue={String(c?.backoff ?? 2)}
         />
       </label>
-      <ErrorLine error={error} />
-      <div class="buttons">
-        <button type="button" onClick={props.done}>
-          Cancel
-        </button>
-        <button type="submit" disabled={busy}>
-          {c ? "Save channel" : "Create channel"}
-        </button>
-      </div>
-    </form>
+    </AlertForm>
   );
 }
 
@@ -587,7 +532,6 @@ function testText(r: TestResult): string {
 
 function Channels(props: { channels: Channel[]; reload: () => void }) {
   const [adding, setAdding] = useState(false);
-  const [deleting, setDeleting] = useState<Channel | null>(null);
   const [editing, setEditing] = useState<Channel | null>(null);
   const [tests, setTests] = useState<Record<number, string>>({});
   const [error, setError] = useState<string | null>(null);
@@ -600,15 +544,15 @@ function Channels(props: { channels: Channel[]; reload: () => void }) {
       setTests((t) => ({ ...t, [c.id]: `failed: ${message(err)}` }));
     }
   }
-  async function remove(c: Channel) {
-    setDeleting(null);
-    try {
+  const remove = useConfirm<Channel>({
+    text: (c) => `Delete channel ${c.name}? Rules naming it no longer send there.`,
+    confirmLabel: "Delete",
+    run: async (c) => {
       await alertsApi.deleteChannel(c.id);
       props.reload();
-    } catch (err) {
-      setError(message(err));
-    }
-  }
+    },
+    fail: (err) => setError(message(err)),
+  });
   return (
     <section aria-labelledby="channels-title">
       <div class="page-head">
@@ -638,77 +582,46 @@ function Channels(props: { channels: Channel[]; reload: () => void }) {
           }}
         />
       )}
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="containers">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Type</th>
-              <th>Receiver</th>
-              <th>Retries</th>
-              <th>
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.channels.map((c) => (
-              <tr key={c.id} data-testid="channel-row" data-name={c.name}>
-                <td>{c.name}</td>
-                <td>{c.type}</td>
-                <td class="wrap">{c.receiver}</td>
-                <td class="muted">
-                  {c.max_attempts} × {c.timeout}s, backoff {c.backoff}s
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    onClick={() => void test(c)}
-                    aria-label={`Test channel ${c.name}`}
-                  >
-                    Test
-                  </button>{" "}
-                  <button
-                    type="button"
-                    onClick={() => setEditing(c)}
-                    aria-label={`Edit channel ${c.name}`}
-                  >
-                    Edit
-                  </button>{" "}
-                  <button
-                    type="button"
-                    class="danger"
-                    onClick={() => setDeleting(c)}
-                    aria-label={`Delete channel ${c.name}`}
-                  >
-                    Delete
-                  </button>
-                  {tests[c.id] && (
-                    <output class="muted" data-testid="channel-test">
-                      {" "}
-                      {tests[c.id]}
-                    </output>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {props.channels.length === 0 && <p class="muted">No channel yet.</p>}
+      <ListTable
+        class="containers"
+        columns={["Name", "Type", "Receiver", "Retries"]}
+        actions
+        items={props.channels}
+        error={error}
+        empty="No channel yet."
+        row={(c) => (
+          <tr key={c.id} data-testid="channel-row" data-name={c.name}>
+            <td>{c.name}</td>
+            <td>{c.type}</td>
+            <td class="wrap">{c.receiver}</td>
+            <td class="muted">
+              {c.max_attempts} × {c.timeout}s, backoff {c.backoff}s
+            </td>
+            <td>
+              <RowButton label={`Test channel ${c.name}`} onClick={() => void test(c)}>
+                Test
+              </RowButton>{" "}
+              <RowButton label={`Edit channel ${c.name}`} onClick={() => setEditing(c)}>
+                Edit
+              </RowButton>{" "}
+              <RowButton label={`Delete channel ${c.name}`} danger onClick={() => remove.ask(c)}>
+                Delete
+              </RowButton>
+              {tests[c.id] && (
+                <output class="muted" data-testid="channel-test">
+                  {" "}
+                  {tests[c.id]}
+                </output>
+              )}
+            </td>
+          </tr>
+        )}
+      />
       <p class="muted">
         A channel's URL is a secret: it is never shown again; editing a channel keeps it unless you
         type a new one.
       </p>
-      {deleting && (
-        <Confirm
-          text={`Delete channel ${deleting.name}? Rules naming it no longer send there.`}
-          confirmLabel="Delete"
-          onConfirm={() => void remove(deleting)}
-          onCancel={() => setDeleting(null)}
-        />
-      )}
+      {remove.dialog}
     </section>
   );
 }
@@ -731,18 +644,11 @@ function useConfig() {
     );
   }
   useEffect(reload, [live]);
-  useEffect(() => {
-    // Another admin's change shows up in the audit feed: read the rules and channels again.
-    const listen = (m: { kind: string }) => {
-      const action = (m as { action?: string }).action ?? "";
-      if (m.kind === "audit" && /^alert_(rule|channel)\.(create|update|delete)$/.test(action))
-        reload();
-    };
-    listeners.add(listen);
-    return () => {
-      listeners.delete(listen);
-    };
-  }, []);
+  // Another admin's change shows up in the audit feed: read the rules and channels again.
+  useMessages((m: { kind: string; action?: string }) => {
+    if (m.kind === "audit" && /^alert_(rule|channel)\.(create|update|delete)$/.test(m.action ?? ""))
+      reload();
+  });
   return { rules, channels, error, reload };
 }
 

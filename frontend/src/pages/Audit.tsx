@@ -18,9 +18,10 @@ import {
 } from "../api-audit";
 import { ErrorLine } from "../components";
 import { date } from "../format";
-import { listeners, socketState } from "../live";
+import { socketState, useMessages } from "../live";
 import { location, setParams } from "../router";
 import { nodes, version } from "../store";
+import { ListTable } from "../table";
 
 function byNewest(entries: AuditEntry[]): AuditEntry[] {
   const seen = new Map<number, AuditEntry>();
@@ -69,19 +70,13 @@ function useAuditLog(filter: AuditFilter) {
     );
   }, [key, live]);
 
-  useEffect(() => {
-    const listen = (m: { kind: string }) => {
-      if (m.kind !== "audit") return;
-      const { kind: _, ...entry } = m as AuditEntry & { kind: string };
-      if (!matches(entry, current.current.filter)) return;
-      current.current.arrived.push(entry);
-      setEntries((prev) => byNewest([entry, ...prev]));
-    };
-    listeners.add(listen);
-    return () => {
-      listeners.delete(listen);
-    };
-  }, []);
+  useMessages((m) => {
+    if (m.kind !== "audit") return;
+    const { kind: _, ...entry } = m as AuditEntry & { kind: string };
+    if (!matches(entry, current.current.filter)) return;
+    current.current.arrived.push(entry);
+    setEntries((prev) => byNewest([entry, ...prev]));
+  });
 
   async function more() {
     if (next === null) return;
@@ -171,6 +166,22 @@ function TextFilter(props: {
   );
 }
 
+function TimeFilter(props: { name: "since" | "until"; value: string }) {
+  return (
+    <label>
+      {props.name === "since" ? "Since" : "Until"}
+      <input
+        type="datetime-local"
+        name={props.name}
+        step="1"
+        key={props.value}
+        defaultValue={props.value}
+        onChange={(e) => setParams({ [props.name]: (e.currentTarget as HTMLInputElement).value })}
+      />
+    </label>
+  );
+}
+
 function Filters(props: { filter: AuditFilter; entries: AuditEntry[] }) {
   version.value; // the node suggestions follow the live store
   const { filter } = props;
@@ -198,28 +209,8 @@ function Filters(props: { filter: AuditFilter; entries: AuditEntry[] }) {
           <option value="error">error</option>
         </select>
       </label>
-      <label>
-        Since
-        <input
-          type="datetime-local"
-          name="since"
-          step="1"
-          key={filter.since}
-          defaultValue={filter.since}
-          onChange={(e) => setParams({ since: (e.currentTarget as HTMLInputElement).value })}
-        />
-      </label>
-      <label>
-        Until
-        <input
-          type="datetime-local"
-          name="until"
-          step="1"
-          key={filter.until}
-          defaultValue={filter.until}
-          onChange={(e) => setParams({ until: (e.currentTarget as HTMLInputElement).value })}
-        />
-      </label>
+      <TimeFilter name="since" value={filter.since} />
+      <TimeFilter name="until" value={filter.until} />
       {any && (
         <button
           type="button"
@@ -261,6 +252,8 @@ function Row({ e }: { e: AuditEntry }) {
   );
 }
 
+const COLUMNS = ["Time", "Actor", "Action", "Node", "Target", "Result", "Source", "Parameters"];
+
 export function Audit() {
   const filter = filterOf(location.value.searchParams);
   const log = useAuditLog(filter);
@@ -277,28 +270,13 @@ export function Audit() {
           ? "Loading…"
           : `${log.entries.length} entries shown, newest first; new ones appear live.`}
       </p>
-      <div class="table-wrap">
-        <table class="containers audit">
-          <thead>
-            <tr>
-              <th>Time</th>
-              <th>Actor</th>
-              <th>Action</th>
-              <th>Node</th>
-              <th>Target</th>
-              <th>Result</th>
-              <th>Source</th>
-              <th>Parameters</th>
-            </tr>
-          </thead>
-          <tbody>
-            {log.entries.map((e) => (
-              <Row key={e.id} e={e} />
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {!log.loading && log.entries.length === 0 && <p class="muted">No entry matches.</p>}
+      <ListTable
+        class="containers audit"
+        columns={COLUMNS}
+        items={log.entries}
+        empty={log.loading ? undefined : "No entry matches."}
+        row={(e) => <Row key={e.id} e={e} />}
+      />
       {log.next !== null && (
         <button type="button" onClick={() => void log.more()}>
           Older entries

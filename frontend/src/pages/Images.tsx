@@ -19,6 +19,7 @@ import { Confirm, ErrorLine } from "../components";
 import { bytes, date, shortId } from "../format";
 import { containerPath, location, setParams } from "../router";
 import { allContainers, version } from "../store";
+import { ListTable } from "../table";
 import type { Container } from "../types";
 
 interface Layer {
@@ -356,32 +357,23 @@ export function Images({ node }: { node: string }) {
         </span>
         {operate && items && <Prune node={node} images={items} usedBy={usedBy} />}
       </div>
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="containers resources" aria-label="Images">
-          <thead>
-            <tr>
-              <th>Tags</th>
-              <th>Id</th>
-              <th>Size</th>
-              <th>Created</th>
-              <th>Used by</th>
-              {operate && <th aria-label="Actions" />}
-            </tr>
-          </thead>
-          <tbody>
-            {shown.map((i) => (
-              <ImageRow
-                key={i.id}
-                image={i}
-                users={usedBy.get(i.id) ?? []}
-                node={node}
-                operate={operate}
-              />
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <ListTable
+        class="containers resources"
+        label="Images"
+        columns={["Tags", "Id", "Size", "Created", "Used by"]}
+        actions={operate}
+        items={shown}
+        error={error}
+        row={(i) => (
+          <ImageRow
+            key={i.id}
+            image={i}
+            users={usedBy.get(i.id) ?? []}
+            node={node}
+            operate={operate}
+          />
+        )}
+      />
     </>
   );
 }

@@ -12,12 +12,14 @@ import {
   parseLabels,
   type Registered,
 } from "../api-admin";
-import { Confirm, ErrorLine } from "../components";
+import { ErrorLine, useConfirm } from "../components";
 import { date } from "../format";
-import { listeners, socketState } from "../live";
+import { FormEnd, field, useSubmit } from "../forms";
+import { socketState, useMessages } from "../live";
 import { messageOf, ShownOnce } from "../once";
 import { me } from "../session";
 import { type NodeView, nodes, putNode, version } from "../store";
+import { ListTable, RowButton } from "../table";
 
 export function isAdmin(): boolean {
   return me.value?.role === "admin";
@@ -26,29 +28,17 @@ export function isAdmin(): boolean {
 export function AddNode() {
   const [open, setOpen] = useState(false);
   const [mode, setMode] = useState<NewNode["mode"]>("secret");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const [made, setMade] = useState<Registered | null>(null);
-
-  async function submit(event: SubmitEvent) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    const body: NewNode = { mode, labels: parseLabels(String(form.get("labels") ?? "")) };
-    const name = String(form.get("name") ?? "").trim();
-    const nodeId = String(form.get("node_id") ?? "").trim();
+  const submit = useSubmit(async (formEl) => {
+    const form = new FormData(formEl);
+    const body: NewNode = { mode, labels: parseLabels(field(form, "labels")) };
+    const name = field(form, "name").trim();
+    const nodeId = field(form, "node_id").trim();
     if (name) body.name = name;
     if (nodeId) body.node_id = nodeId;
-    setBusy(true);
-    setError(null);
-    try {
-      setMade(await adminApi.registerNode(body));
-      setOpen(false);
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+    setMade(await adminApi.registerNode(body));
+    setOpen(false);
+  });
 
   if (made) {
     const note =
@@ -75,7 +65,7 @@ export function AddNode() {
     );
   }
   return (
-    <form class="admin-form" onSubmit={submit} aria-label="Add node">
+    <form class="admin-form" onSubmit={submit.onSubmit} aria-label="Add node">
       <fieldset>
         <legend>Credentials</legend>
         <label>
@@ -106,60 +96,44 @@ export function AddNode() {
       <label>
         Node id <input name="node_id" placeholder="random" />
       </label>
-      <ErrorLine error={error} />
-      <div class="buttons">
-        <button type="button" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-        <button type="submit" disabled={busy}>
-          Create
-        </button>
-      </div>
+      <FormEnd submit={submit} text="Create" cancel={() => setOpen(false)} />
     </form>
   );
 }
 
 export function NodeControls({ node }: { node: NodeView }) {
   const [editing, setEditing] = useState(false);
-  const [confirming, setConfirming] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const title = node.name || node.node_id;
 
-  async function save(event: SubmitEvent) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    setError(null);
-    try {
-      const changed = await adminApi.updateNode(node.node_id, {
-        name: String(form.get("name") ?? "").trim(),
-        labels: parseLabels(String(form.get("labels") ?? "")),
-      });
-      // The stream's node message brings the same; this page need not wait for it.
-      const known = nodes.get(node.node_id);
-      if (known) {
-        putNode({ ...changed, status: known.status });
-        version.value++;
-      }
-      setEditing(false);
-    } catch (err) {
-      setError(messageOf(err));
+  const save = useSubmit(async (formEl) => {
+    const form = new FormData(formEl);
+    const changed = await adminApi.updateNode(node.node_id, {
+      name: field(form, "name").trim(),
+      labels: parseLabels(field(form, "labels")),
+    });
+    // The stream's node message brings the same; this page need not wait for it.
+    const known = nodes.get(node.node_id);
+    if (known) {
+      putNode({ ...changed, status: known.status });
+      version.value++;
     }
-  }
-
-  async function revoke() {
-    setConfirming(false);
-    setError(null);
-    try {
-      await adminApi.revokeNode(node.node_id);
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  }
+    setEditing(false);
+  });
+  const revoke = useConfirm({
+    text: () =>
+      `Revoke node ${title}? Its link closes at once and it is refused from then on; it must be added again to come back.`,
+    confirmLabel: "Revoke",
+    run: () => {
+      save.setError(null);
+      return adminApi.revokeNode(node.node_id);
+    },
+    fail: (err) => save.setError(messageOf(err)),
+  });
 
   return (
     <div class="node-admin">
       {editing ? (
-        <form onSubmit={save} aria-label={`Edit ${title}`}>
+        <form onSubmit={save.onSubmit} aria-label={`Edit ${title}`}>
           <label>
             Name <input name="name" maxLength={255} defaultValue={node.name} />
           </label>
@@ -175,28 +149,16 @@ export function NodeControls({ node }: { node: NodeView }) {
         </form>
       ) : (
         <div class="buttons">
-          <button type="button" aria-label={`Edit ${title}`} onClick={() => setEditing(true)}>
+          <RowButton label={`Edit ${title}`} onClick={() => setEditing(true)}>
             Edit
-          </button>
-          <button
-            type="button"
-            class="danger"
-            aria-label={`Revoke ${title}`}
-            onClick={() => setConfirming(true)}
-          >
+          </RowButton>
+          <RowButton label={`Revoke ${title}`} danger onClick={() => revoke.ask()}>
             Revoke
-          </button>
+          </RowButton>
         </div>
       )}
-      <ErrorLine error={error} />
-      {confirming && (
-        <Confirm
-          text={`Revoke node ${title}? Its link closes at once and it is refused from then on; it must be added again to come back.`}
-          confirmLabel="Revoke"
-          onConfirm={() => void revoke()}
-          onCancel={() => setConfirming(false)}
-        />
-      )}
+      <ErrorLine error={save.error} />
+      {revoke.dialog}
     </div>
   );
 }
@@ -205,7 +167,6 @@ export function NodeControls({ node }: { node: NodeView }) {
 export function Invitations() {
   const [list, setList] = useState<Enrollment[] | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [asking, setAsking] = useState<Enrollment | null>(null);
   const live = socketState.value === "live";
 
   async function load() {
@@ -221,78 +182,53 @@ export function Invitations() {
   useEffect(() => {
     if (live) void load();
   }, [live]);
-  useEffect(() => {
-    const listen = (m: { kind: string; what?: string; node_id?: string; status?: string }) => {
-      // An invitation made or withdrawn anywhere, or used: its node links.
-      if (m.kind === "identity" && m.what === "enrollments") void load();
-      else if (m.kind === "node" && m.status !== "removed" && !nodes.has(m.node_id ?? ""))
-        void load();
-    };
-    listeners.add(listen);
-    return () => {
-      listeners.delete(listen);
-    };
-  }, []);
-
-  async function withdraw(e: Enrollment) {
-    setAsking(null);
-    setError(null);
-    try {
+  useMessages((m: { kind: string; what?: string; node_id?: string; status?: string }) => {
+    // An invitation made or withdrawn anywhere, or used: its node links.
+    if (m.kind === "identity" && m.what === "enrollments") void load();
+    else if (m.kind === "node" && m.status !== "removed" && !nodes.has(m.node_id ?? ""))
+      void load();
+  });
+  const withdraw = useConfirm<Enrollment>({
+    text: (e) =>
+      `Withdraw the invitation of ${e.node_id ?? "a node"}? Its enrolment token stops working at once.`,
+    confirmLabel: "Withdraw",
+    run: async (e) => {
+      setError(null);
       await adminApi.withdrawEnrollment(e.id);
       await load();
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  }
+    },
+    fail: (err) => setError(messageOf(err)),
+  });
 
   if (!list?.length && !error) return null;
   return (
     <section class="invitations" aria-labelledby="invitations-title">
       <h2 id="invitations-title">Invitations not used yet</h2>
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="admin" aria-label="Invitations">
-          <thead>
-            <tr>
-              <th>Node id</th>
-              <th>Name</th>
-              <th>Labels</th>
-              <th>Expires</th>
-              <th>
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {(list ?? []).map((e) => (
-              <tr key={e.id} data-testid="invitation-row" data-node={e.node_id ?? ""}>
-                <td>{e.node_id ?? "any"}</td>
-                <td>{e.name ?? ""}</td>
-                <td class="wrap">{formatLabels(e.labels)}</td>
-                <td class="muted">{date(e.expires_at)}</td>
-                <td>
-                  <button
-                    type="button"
-                    class="danger"
-                    aria-label={`Withdraw the invitation of ${e.node_id ?? e.id}`}
-                    onClick={() => setAsking(e)}
-                  >
-                    Withdraw
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {asking && (
-        <Confirm
-          text={`Withdraw the invitation of ${asking.node_id ?? "a node"}? Its enrolment token stops working at once.`}
-          confirmLabel="Withdraw"
-          onConfirm={() => void withdraw(asking)}
-          onCancel={() => setAsking(null)}
-        />
-      )}
+      <ListTable
+        label="Invitations"
+        columns={["Node id", "Name", "Labels", "Expires"]}
+        actions
+        items={list ?? []}
+        error={error}
+        row={(e) => (
+          <tr key={e.id} data-testid="invitation-row" data-node={e.node_id ?? ""}>
+            <td>{e.node_id ?? "any"}</td>
+            <td>{e.name ?? ""}</td>
+            <td class="wrap">{formatLabels(e.labels)}</td>
+            <td class="muted">{date(e.expires_at)}</td>
+            <td>
+              <RowButton
+                label={`Withdraw the invitation of ${e.node_id ?? e.id}`}
+                danger
+                onClick={() => withdraw.ask(e)}
+              >
+                Withdraw
+              </RowButton>
+            </td>
+          </tr>
+        )}
+      />
+      {withdraw.dialog}
     </section>
   );
 }

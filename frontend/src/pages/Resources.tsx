@@ -17,10 +17,11 @@ import {
   useUsage,
   type Volume,
 } from "../api-resources";
-import { Confirm, ErrorLine } from "../components";
+import { ErrorLine, useConfirm } from "../components";
 import { bytes, date, shortId } from "../format";
 import { containerPath, location, setParams } from "../router";
 import { findContainer, nodes, type TimelineEntry, version } from "../store";
+import { ListTable } from "../table";
 import { Images } from "./Images";
 
 export type ResourceKind = "images" | "volumes" | "networks";
@@ -61,35 +62,29 @@ function Labels({ labels }: { labels: Record<string, string> }) {
 
 /** A Remove button that asks first and shows the API's refusal (a volume in use: 409). */
 function RemoveButton(props: { what: string; remove: () => Promise<void> }) {
-  const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  async function go() {
-    setAsking(false);
-    setBusy(true);
-    setError(null);
-    try {
-      await props.remove();
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const remove = useConfirm({
+    text: () => `Remove ${props.what}?`,
+    confirmLabel: "Remove",
+    run: async () => {
+      setBusy(true);
+      setError(null);
+      try {
+        await props.remove();
+      } finally {
+        setBusy(false);
+      }
+    },
+    fail: (err) => setError(messageOf(err)),
+  });
   return (
     <>
-      <button type="button" class="danger" disabled={busy} onClick={() => setAsking(true)}>
+      <button type="button" class="danger" disabled={busy} onClick={() => remove.ask()}>
         Remove{busy ? "…" : ""}
       </button>
       <ErrorLine error={error} />
-      {asking && (
-        <Confirm
-          text={`Remove ${props.what}?`}
-          confirmLabel="Remove"
-          onConfirm={go}
-          onCancel={() => setAsking(false)}
-        />
-      )}
+      {remove.dialog}
     </>
   );
 }
@@ -102,27 +97,37 @@ function PruneButton(props: {
   run: () => Promise<string>;
   children?: ComponentChildren;
 }) {
-  const [asking, setAsking] = useState(false);
   const [outcome, setOutcome] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  async function go() {
-    setAsking(false);
-    setError(null);
-    setOutcome(null);
-    try {
-      setOutcome(await props.run());
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  }
   const n = props.preview.length;
+  const prune = useConfirm({
+    text: () =>
+      n ? `Remove these ${n} unused ${props.what}?` : `No unused ${props.what}: nothing to prune.`,
+    confirmLabel: "Prune",
+    run: async () => {
+      setError(null);
+      setOutcome(null);
+      setOutcome(await props.run());
+    },
+    fail: (err) => setError(messageOf(err)),
+    children: (
+      <>
+        {props.children}
+        <ul class="preview" data-testid="prune-preview">
+          {props.preview.map((p) => (
+            <li key={p}>{p}</li>
+          ))}
+        </ul>
+      </>
+    ),
+  });
   return (
     <>
       <button
         type="button"
         disabled={!props.ready}
         title={props.ready ? "" : "still reading what the containers use"}
-        onClick={() => setAsking(true)}
+        onClick={() => prune.ask()}
       >
         Prune…
       </button>
@@ -132,25 +137,7 @@ function PruneButton(props: {
         </output>
       )}
       <ErrorLine error={error} />
-      {asking && (
-        <Confirm
-          text={
-            n
-              ? `Remove these ${n} unused ${props.what}?`
-              : `No unused ${props.what}: nothing to prune.`
-          }
-          confirmLabel="Prune"
-          onConfirm={go}
-          onCancel={() => setAsking(false)}
-        >
-          {props.children}
-          <ul class="preview" data-testid="prune-preview">
-            {props.preview.map((p) => (
-              <li key={p}>{p}</li>
-            ))}
-          </ul>
-        </Confirm>
-      )}
+      {prune.dialog}
     </>
   );
 }
@@ -281,46 +268,37 @@ function Volumes({ node }: { node: string }) {
           </PruneButton>
         )}
       </div>
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="containers resources" aria-label="Volumes">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Driver</th>
-              <th>Created</th>
-              <th>Labels</th>
-              <th>Used by</th>
-              {operate && <th aria-label="Actions" />}
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((v: Volume) => (
-              <tr key={v.name} data-testid="volume-row" data-name={v.name}>
-                <td class="wrap" title={v.mountpoint}>
-                  {v.name.length === 64 ? shortId(v.name) : v.name}
-                </td>
-                <td>{v.driver}</td>
-                <td class="muted">{date(v.created)}</td>
-                <td class="wrap">
-                  <Labels labels={v.labels} />
-                </td>
-                <td class="wrap">
-                  <Users users={users.get(v.name) ?? []} node={node} />
-                </td>
-                {operate && (
-                  <td>
-                    <RemoveButton
-                      what={`volume ${v.name} from ${node}`}
-                      remove={() => resources.removeVolume(node, v.name)}
-                    />
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <ListTable
+        class="containers resources"
+        label="Volumes"
+        columns={["Name", "Driver", "Created", "Labels", "Used by"]}
+        actions={operate}
+        items={list}
+        error={error}
+        row={(v: Volume) => (
+          <tr key={v.name} data-testid="volume-row" data-name={v.name}>
+            <td class="wrap" title={v.mountpoint}>
+              {v.name.length === 64 ? shortId(v.name) : v.name}
+            </td>
+            <td>{v.driver}</td>
+            <td class="muted">{date(v.created)}</td>
+            <td class="wrap">
+              <Labels labels={v.labels} />
+            </td>
+            <td class="wrap">
+              <Users users={users.get(v.name) ?? []} node={node} />
+            </td>
+            {operate && (
+              <td>
+                <RemoveButton
+                  what={`volume ${v.name} from ${node}`}
+                  remove={() => resources.removeVolume(node, v.name)}
+                />
+              </td>
+            )}
+          </tr>
+        )}
+      />
     </>
   );
 }
@@ -400,53 +378,43 @@ function Networks({ node }: { node: string }) {
           </>
         )}
       </div>
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="containers resources" aria-label="Networks">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Id</th>
-              <th>Driver</th>
-              <th>Scope</th>
-              <th>Labels</th>
-              <th>Used by</th>
-              {operate && <th aria-label="Actions" />}
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((n: Network) => (
-              <tr key={n.id} data-testid="network-row" data-name={n.name}>
-                <td class="wrap">
-                  {n.name}
-                  {n.internal ? <span class="muted"> (internal)</span> : null}
-                </td>
-                <td>
-                  <code title={n.id}>{shortId(n.id)}</code>
-                </td>
-                <td>{n.driver}</td>
-                <td>{n.scope}</td>
-                <td class="wrap">
-                  <Labels labels={n.labels} />
-                </td>
-                <td class="wrap">
-                  <Users users={users.get(n.name) ?? []} node={node} />
-                </td>
-                {operate && (
-                  <td>
-                    {!PREDEFINED.has(n.name) && (
-                      <RemoveButton
-                        what={`network ${n.name} from ${node}`}
-                        remove={() => resources.removeNetwork(node, n.id)}
-                      />
-                    )}
-                  </td>
+      <ListTable
+        class="containers resources"
+        label="Networks"
+        columns={["Name", "Id", "Driver", "Scope", "Labels", "Used by"]}
+        actions={operate}
+        items={list}
+        error={error}
+        row={(n: Network) => (
+          <tr key={n.id} data-testid="network-row" data-name={n.name}>
+            <td class="wrap">
+              {n.name}
+              {n.internal ? <span class="muted"> (internal)</span> : null}
+            </td>
+            <td>
+              <code title={n.id}>{shortId(n.id)}</code>
+            </td>
+            <td>{n.driver}</td>
+            <td>{n.scope}</td>
+            <td class="wrap">
+              <Labels labels={n.labels} />
+            </td>
+            <td class="wrap">
+              <Users users={users.get(n.name) ?? []} node={node} />
+            </td>
+            {operate && (
+              <td>
+                {!PREDEFINED.has(n.name) && (
+                  <RemoveButton
+                    what={`network ${n.name} from ${node}`}
+                    remove={() => resources.removeNetwork(node, n.id)}
+                  />
                 )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+              </td>
+            )}
+          </tr>
+        )}
+      />
     </>
   );
 }

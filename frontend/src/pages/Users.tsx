@@ -6,12 +6,14 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { adminApi, parseGrants, ROLES, type Role, type User, type UserChange } from "../api-admin";
-import { Confirm, ErrorLine } from "../components";
+import { ErrorLine, useConfirm } from "../components";
 import { date } from "../format";
-import { listeners, socketState } from "../live";
+import { FormEnd, field, useSubmit } from "../forms";
+import { socketState, useMessages } from "../live";
 import { messageOf } from "../once";
 import { me } from "../session";
 import { nodes, version } from "../store";
+import { ListTable, RowButton } from "../table";
 
 function NodeChoices() {
   version.value;
@@ -29,33 +31,20 @@ function grantsText(grants: string[] | null): string {
 }
 
 function NewUser({ onMade }: { onMade: () => void }) {
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: SubmitEvent) {
-    event.preventDefault();
-    const formEl = event.currentTarget as HTMLFormElement;
+  const submit = useSubmit(async (formEl) => {
     const form = new FormData(formEl);
-    setBusy(true);
-    setError(null);
-    try {
-      await adminApi.createUser({
-        username: String(form.get("username") ?? "").trim(),
-        password: String(form.get("password") ?? ""),
-        role: String(form.get("role")) as Role,
-        node_grants: parseGrants(String(form.get("grants") ?? "")),
-      });
-      formEl.reset();
-      onMade();
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+    await adminApi.createUser({
+      username: field(form, "username").trim(),
+      password: field(form, "password"),
+      role: String(form.get("role")) as Role,
+      node_grants: parseGrants(field(form, "grants")),
+    });
+    formEl.reset();
+    onMade();
+  });
 
   return (
-    <form class="admin-form" onSubmit={submit} aria-label="New user">
+    <form class="admin-form" onSubmit={submit.onSubmit} aria-label="New user">
       <h2>New user</h2>
       <label>
         Username <input name="username" required autocomplete="off" />
@@ -77,17 +66,12 @@ function NewUser({ onMade }: { onMade: () => void }) {
       <label>
         Nodes <input name="grants" list="node-ids" placeholder="every node" />
       </label>
-      <ErrorLine error={error} />
-      <div class="buttons">
-        <button type="submit" disabled={busy}>
-          Create user
-        </button>
-      </div>
+      <FormEnd submit={submit} text="Create user" />
     </form>
   );
 }
 
-type Asking = "delete" | "password" | "grants" | null;
+type Asking = "password" | "grants" | null;
 
 function UserRow({ user, onChanged }: { user: User; onChanged: () => void }) {
   const [asking, setAsking] = useState<Asking>(null);
@@ -108,16 +92,16 @@ function UserRow({ user, onChanged }: { user: User; onChanged: () => void }) {
     }
   }
 
-  async function remove() {
-    setAsking(null);
-    setError(null);
-    try {
+  const remove = useConfirm({
+    text: () => `Delete user ${user.username}? Their tokens and sessions end with the account.`,
+    confirmLabel: "Delete",
+    run: async () => {
+      setError(null);
       await adminApi.deleteUser(user.id);
       onChanged();
-    } catch (err) {
-      setError(messageOf(err));
-    }
-  }
+    },
+    fail: (err) => setError(messageOf(err)),
+  });
 
   function fieldOf(event: SubmitEvent, field: string): string {
     event.preventDefault();
@@ -151,13 +135,9 @@ function UserRow({ user, onChanged }: { user: User; onChanged: () => void }) {
         ) : (
           grantsText(user.node_grants)
         )}{" "}
-        <button
-          type="button"
-          aria-label={`Nodes of ${user.username}`}
-          onClick={() => setAsking("grants")}
-        >
+        <RowButton label={`Nodes of ${user.username}`} onClick={() => setAsking("grants")}>
           Edit
-        </button>
+        </RowButton>
       </td>
       <td>
         <span class={user.disabled ? "state state-exited" : "state state-running"}>
@@ -167,39 +147,25 @@ function UserRow({ user, onChanged }: { user: User; onChanged: () => void }) {
       <td>{date(user.created_at)}</td>
       <td>
         <div class="row-actions">
-          <button
-            type="button"
-            aria-label={`${user.disabled ? "Enable" : "Disable"} ${user.username}`}
+          <RowButton
+            label={`${user.disabled ? "Enable" : "Disable"} ${user.username}`}
             onClick={() => void change({ disabled: !user.disabled })}
           >
             {user.disabled ? "Enable" : "Disable"}
-          </button>
-          <button
-            type="button"
-            aria-label={`Reset password of ${user.username}`}
+          </RowButton>
+          <RowButton
+            label={`Reset password of ${user.username}`}
             onClick={() => setAsking("password")}
           >
             Reset password
-          </button>
-          <button
-            type="button"
-            class="danger"
-            aria-label={`Delete ${user.username}`}
-            onClick={() => setAsking("delete")}
-          >
+          </RowButton>
+          <RowButton label={`Delete ${user.username}`} danger onClick={() => remove.ask()}>
             Delete
-          </button>
+          </RowButton>
         </div>
         {notice && <output>{notice}</output>}
         <ErrorLine error={error} />
-        {asking === "delete" && (
-          <Confirm
-            text={`Delete user ${user.username}? Their tokens and sessions end with the account.`}
-            confirmLabel="Delete"
-            onConfirm={() => void remove()}
-            onCancel={() => setAsking(null)}
-          />
-        )}
+        {remove.dialog}
         {asking === "password" && (
           <Ask
             title={`New password for ${user.username} (their sessions end)`}
@@ -281,15 +247,9 @@ export function Users() {
   useEffect(() => {
     if (me.value?.role === "admin") void load();
   }, [live]);
-  useEffect(() => {
-    const listen = (m: { kind: string; what?: string }) => {
-      if (m.kind === "identity" && m.what === "users") void load();
-    };
-    listeners.add(listen);
-    return () => {
-      listeners.delete(listen);
-    };
-  }, []);
+  useMessages((m: { kind: string; what?: string }) => {
+    if (m.kind === "identity" && m.what === "users") void load();
+  });
 
   if (me.value?.role !== "admin") {
     return (
@@ -303,29 +263,14 @@ export function Users() {
     <main>
       <h1>Users</h1>
       <NodeChoices />
-      <ErrorLine error={error} />
-      <div class="table-wrap">
-        <table class="admin">
-          <thead>
-            <tr>
-              <th>User</th>
-              <th>Role</th>
-              <th>Nodes</th>
-              <th>Status</th>
-              <th>Created</th>
-              <th>
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {(users ?? []).map((u) => (
-              <UserRow key={u.id} user={u} onChanged={() => void load()} />
-            ))}
-          </tbody>
-        </table>
-      </div>
-      {users === null && !error && <p class="muted">Loading…</p>}
+      <ListTable
+        columns={["User", "Role", "Nodes", "Status", "Created"]}
+        actions
+        items={users}
+        error={error}
+        loading="Loading…"
+        row={(u) => <UserRow key={u.id} user={u} onChanged={() => void load()} />}
+      />
       <NewUser onMade={() => void load()} />
     </main>
   );
