@@ -19,6 +19,7 @@ import {
 } from "../api-resources";
 import { ErrorLine, useConfirm } from "../components";
 import { bytes, date, shortId } from "../format";
+import { useSubmit } from "../forms";
 import { containerPath, location, setParams } from "../router";
 import { findContainer, nodes, type TimelineEntry, version } from "../store";
 import { ListTable } from "../table";
@@ -152,24 +153,13 @@ function CreateForm(props: {
   const [labels, setLabels] = useState("");
   const [driver, setDriver] = useState("");
   const [internal, setInternal] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  async function submit(event: Event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await props.create(name.trim(), parseLabels(labels), { driver: driver.trim(), internal });
-      setName("");
-      setLabels("");
-    } catch (err) {
-      setError(messageOf(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const submit = useSubmit(async () => {
+    await props.create(name.trim(), parseLabels(labels), { driver: driver.trim(), internal });
+    setName("");
+    setLabels("");
+  });
   return (
-    <form class="toolbar create" aria-label={`Create a ${props.what}`} onSubmit={submit}>
+    <form class="toolbar create" aria-label={`Create a ${props.what}`} onSubmit={submit.onSubmit}>
       <input
         aria-label={`${props.what} name`}
         placeholder={props.nameRequired ? "name" : "name (empty: the engine names it)"}
@@ -201,10 +191,10 @@ function CreateForm(props: {
           </label>
         </>
       )}
-      <button type="submit" disabled={busy}>
+      <button type="submit" disabled={submit.busy}>
         Create {props.what}
       </button>
-      <ErrorLine error={error} />
+      <ErrorLine error={submit.error} />
     </form>
   );
 }
